@@ -1,0 +1,44 @@
+# One entry point for humans and CI. `make test` does all set-up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps venv cluster-build lint test test-fast crd demo clean
+
+setup: system-deps venv cluster-build
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+cluster-build:
+	bash e2e/cluster.sh build
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests bench e2e
+	$(VENV)/bin/ruff format --check operator tests bench e2e
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+# The README's test command: set-up, quality gates, then every test (none skipped in CI).
+test: setup lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Unit tests only: no cluster, no services.
+test-fast: venv
+	$(VENV)/bin/pytest -m "not cluster and not services" $(PYTEST_ARGS)
+
+crd: venv
+	$(VENV)/bin/perfrun crd -o crds/perfrun.dev_perfruns.yaml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

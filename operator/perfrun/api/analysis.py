@@ -1,0 +1,136 @@
+"""spec.analysis: where metrics come from, the gates a run must pass, and the baseline it is
+compared with."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from perfrun.api.base import ApiModel, Rule, exactly_one
+from perfrun.api.environment import LIST_MAP_BY_NAME
+from perfrun.api.types import DnsLabel, Duration, HttpUrl, Percent, Threshold
+
+
+class Metric(StrEnum):
+    """Built-in metrics; thresholds of latencies are durations, of rates ratios or percents."""
+
+    LATENCY_P50 = "latencyP50"
+    LATENCY_P95 = "latencyP95"
+    LATENCY_P99 = "latencyP99"
+    ERROR_RATE = "errorRate"
+    THROUGHPUT = "throughput"
+    QUEUE_DEPTH = "queueDepth"
+
+
+class PrometheusSource(ApiModel):
+    """Where to query: a per-run Prometheus (embedded) or an existing one (url)."""
+
+    embedded: bool = Field(True, description="Run a Prometheus inside the run's namespace.")
+    url: HttpUrl | None = Field(None, description="An existing Prometheus; needs embedded: false.")
+    query_timeout: Duration = Field("10s", description="Timeout of one query.")
+    retries: int = Field(3, ge=0, le=10, description="Retries of a failed query.")
+
+    __rules__ = (
+        Rule(
+            cel="self.embedded != has(self.url)",
+            message="prometheus needs either embedded: true or a url (with embedded: false)",
+            check=lambda p: p.embedded != (p.url is not None),
+            field_path=".url",
+        ),
+    )
+
+
+class Gate(ApiModel):
+    """A pass/fail judgement on one metric. Missing or empty data never passes."""
+
+    name: DnsLabel = Field(description="Name shown in status and reports.")
+    metric: Metric | None = Field(None, description="A built-in metric.")
+    promql: str | None = Field(
+        None, max_length=4096, description="A custom PromQL expression (instant value)."
+    )
+    queue: str | None = Field(
+        None, max_length=255, description="queueDepth: one queue instead of the total."
+    )
+    max: Threshold | None = Field(
+        None, description="Upper bound: a number, duration (300ms) or percent; quote decimals."
+    )
+    min: Threshold | None = Field(None, description="Lower bound, same forms as max.")
+    drain_to: int | None = Field(
+        None, ge=0, description="The value must fall to this or below after the load stops..."
+    )
+    within: Duration | None = Field(None, description="...within this time.")
+    consecutive_windows: int | None = Field(
+        None, ge=1, le=100, description="Judge per window; fail after this many bad in a row."
+    )
+    failure_limit: int = Field(
+        3, ge=0, le=20, description="Query errors tolerated before the gate is Inconclusive."
+    )
+
+    __rules__ = (
+        Rule(
+            cel="has(self.metric) != has(self.promql)",
+            message="a gate needs exactly one of metric or promql",
+            check=lambda g: exactly_one(g.metric, g.promql),
+            field_path=".metric",
+        ),
+        Rule(
+            cel="has(self.max) || has(self.min) || has(self.drainTo)",
+            message="a gate needs at least one of max, min or drainTo",
+            check=lambda g: g.max is not None or g.min is not None or g.drain_to is not None,
+        ),
+        Rule(
+            cel="has(self.drainTo) == has(self.within)",
+            message="drainTo and within go together",
+            check=lambda g: (g.drain_to is None) == (g.within is None),
+            field_path=".within",
+        ),
+        Rule(
+            cel="!has(self.drainTo) || !has(self.metric) || self.metric == 'queueDepth'",
+            message="drainTo applies to the queueDepth metric or a promql gate",
+            check=lambda g: g.drain_to is None or g.metric in (None, Metric.QUEUE_DEPTH),
+            field_path=".drainTo",
+        ),
+        Rule(
+            cel="!has(self.queue) || (has(self.metric) && self.metric == 'queueDepth')",
+            message="queue applies to the queueDepth metric only",
+            check=lambda g: g.queue is None or g.metric == Metric.QUEUE_DEPTH,
+            field_path=".queue",
+        ),
+    )
+
+
+class Baseline(ApiModel):
+    """Compare with a stored baseline; a regression past the tolerance fails the run."""
+
+    name: DnsLabel = Field(description="The PerfBaseline to compare with.")
+    max_regression: Percent = Field("10%", description="Default tolerance per metric.")
+    tolerances: dict[str, Percent] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Per-metric tolerance overriding maxRegression, e.g. {latencyP99: 5%}.",
+    )
+    metrics: list[Metric] = Field(
+        default_factory=lambda: [Metric.LATENCY_P99, Metric.ERROR_RATE, Metric.THROUGHPUT],
+        max_length=6,
+        description="Metrics compared.",
+    )
+    promote_as: DnsLabel | None = Field(
+        None, description="Store this run's results under that baseline name when it passes."
+    )
+
+
+class AnalysisSpec(ApiModel):
+    """Where the numbers come from and how they are judged."""
+
+    prometheus: PrometheusSource = Field(
+        default_factory=PrometheusSource,
+        description="The Prometheus queried.",
+        json_schema_extra={"default": {}},
+    )
+    step: Duration = Field("15s", description="Resolution of range queries and gate windows.")
+    gates: list[Gate] = Field(
+        default_factory=list, max_length=32, description="Gates; the verdict is the worst one.",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    baseline: Baseline | None = Field(None, description="Regression check against a baseline.")

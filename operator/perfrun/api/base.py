@@ -1,0 +1,81 @@
+"""The base every API model shares: camelCase on the wire, unknown fields refused, and
+cross-field rules declared once so the CRD's CEL and the offline validator cannot drift."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One cross-field rule, written twice in two languages but declared in one place.
+
+    ``cel`` becomes an ``x-kubernetes-validations`` entry of the model's schema, so the API
+    server refuses the object at admission; ``check`` is the same rule in Python, run by
+    ``perfrun validate`` and by the operator. ``field_path`` (relative to the model, in CEL's
+    ``.a.b`` form) tells both where the problem is. A rule whose ``check`` is ``None`` is a
+    transition rule (it needs ``oldSelf``) and is only enforced by the API server.
+    """
+
+    cel: str
+    message: str
+    check: Callable[[Any], bool] | None
+    field_path: str | None = None
+    reason: str | None = None
+
+    def to_crd(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.cel, "message": self.message}
+        if self.field_path:
+            out["fieldPath"] = self.field_path
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def _add_rules_to_schema(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    rules: tuple[Rule, ...] = getattr(cls, "__rules__", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [r.to_crd() for r in rules]
+
+
+class ApiModel(BaseModel):
+    """Base of every spec and status model."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=True,
+        json_schema_extra=_add_rules_to_schema,
+    )
+
+    __rules__: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> ApiModel:
+        for rule in type(self).__rules__:
+            if rule.check is not None and not rule.check(self):
+                raise PydanticCustomError(
+                    "perfrun_rule",
+                    "{message}",
+                    {"message": rule.message, "field_path": rule.field_path or ""},
+                )
+        return self
+
+    def to_wire(self) -> dict[str, Any]:
+        """The camelCase dict a user would write, without unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def exactly_one(*values: object) -> bool:
+    return sum(v is not None for v in values) == 1
+
+
+def unique(names: list[str]) -> bool:
+    return len(names) == len(set(names))

@@ -1,0 +1,192 @@
+"""spec.load: the traffic a run sends — scenarios, the budget it must never exceed, the
+ramp, and when to back off by itself."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from perfrun.api.base import ApiModel, Rule
+from perfrun.api.environment import LIST_MAP_BY_NAME
+from perfrun.api.types import (
+    DnsLabel,
+    Duration,
+    HttpUrl,
+    ImageRef,
+    ShortText,
+    StatusCode,
+    parse_duration,
+)
+
+
+class Budget(ApiModel):
+    """Limits the load never exceeds, summed over all load pods (each gets an exact share)."""
+
+    max_rps: int = Field(ge=1, le=1_000_000, description="Requests per second, retries included.")
+    max_in_flight: int = Field(ge=1, le=100_000, description="Requests outstanding at once.")
+    max_duration: Duration = Field(description="Wall-clock limit of the load phase.")
+    max_accounts_per_minute: int | None = Field(
+        None, ge=0, description="Accounts that scenarios may create per minute."
+    )
+    max_rows: int | None = Field(None, ge=0, description="Rows that scenarios may create in all.")
+    max_retries: int = Field(
+        0, ge=0, le=10, description="Retries of a failed request; they count against maxRps."
+    )
+
+
+class RampStep(ApiModel):
+    """One step of the ramp: a rate held for a while."""
+
+    rate: int = Field(
+        ge=1, le=1_000_000, description="Open model: requests/s. Closed model: virtual users."
+    )
+    hold: Duration = Field(description="How long the step lasts.")
+
+
+class Ramp(ApiModel):
+    """How load rises: an open model (arrival rate) or a closed one (virtual users)."""
+
+    model: Literal["open", "closed"] = Field(
+        "open",
+        description="open: requests start at their scheduled time whatever the server does "
+        "(no coordinated omission); closed: each virtual user waits for its answer.",
+    )
+    steps: list[RampStep] = Field(min_length=1, max_length=50, description="Steps in order.")
+    think_time: Duration = Field("0s", description="Closed model: pause between requests.")
+
+
+class BackOffOn(ApiModel):
+    """Signals that the target is hurting; any one of them breaches."""
+
+    status_codes: list[StatusCode] = Field(
+        default_factory=lambda: [429, 503],
+        max_length=16,
+        description="Status codes that mean 'slow down'.",
+    )
+    status_share: float = Field(
+        0.01, ge=0.0, le=1.0, description="Share of those codes in a window that breaches."
+    )
+    p95: Duration | None = Field(None, description="p95 latency in a window that breaches.")
+    error_rate: float | None = Field(
+        None, ge=0.0, le=1.0, description="Error share in a window that breaches."
+    )
+
+
+class Adaptive(ApiModel):
+    """Back off by itself when the target signals trouble, instead of pushing on."""
+
+    back_off_on: BackOffOn = Field(
+        default_factory=BackOffOn,
+        description="What counts as a breach.",
+        json_schema_extra={"default": {}},
+    )
+    then: Literal["holdPreviousStep", "stepDown", "abort"] = Field(
+        "holdPreviousStep", description="What to do on a breach."
+    )
+    window: Duration = Field("5s", description="Length of the window the signals are read over.")
+
+
+class AccountIds(ApiModel):
+    """The account ids `{account}` in a path or body is drawn from; match the dataset."""
+
+    min: int = Field(1, ge=0, description="Smallest id.")
+    max: int = Field(ge=1, description="Largest id.")
+    distribution: Literal["uniform", "zipf"] = Field(
+        "zipf", description="zipf: a few hot (whale) accounts get most traffic."
+    )
+    exponent: float = Field(1.1, gt=0.0, le=10.0, description="Zipf skew.")
+
+    __rules__ = (
+        Rule(
+            cel="self.min <= self.max",
+            message="min must not exceed max",
+            check=lambda a: a.min <= a.max,
+            field_path=".min",
+        ),
+    )
+
+
+class Scenario(ApiModel):
+    """A weighted request template."""
+
+    name: DnsLabel = Field(description="Name, used as a metrics label.")
+    weight: int = Field(ge=1, le=1000, description="Relative share of requests.")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = Field(
+        "GET", description="HTTP method."
+    )
+    path: str = Field(
+        pattern=r"^/", max_length=2048, description="Path template, e.g. /accounts/{account}."
+    )
+    headers: dict[str, ShortText] = Field(default_factory=dict, max_length=32, description="Headers.")
+    body: Any = Field(
+        None,
+        description="JSON body template; strings may contain {account}, {uuid}, {seq}.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    expect_status: list[StatusCode] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Status codes that count as success; default 2xx and 3xx.",
+    )
+    creates_accounts: int = Field(0, ge=0, description="Accounts one request creates.")
+    creates_rows: int = Field(0, ge=0, description="Rows one request creates.")
+
+
+class LoadSpec(ApiModel):
+    """The load: who is hit, with what, how hard at most, and how it ramps."""
+
+    target: HttpUrl = Field(description="Base URL, e.g. http://api:8080 (a Service in the run).")
+    parallelism: int = Field(1, ge=1, le=64, description="Load pods; the budget is split exactly.")
+    engine: Literal["perfrun"] = Field("perfrun", description="The load engine.")
+    image: ImageRef | None = Field(None, description="Load image override.")
+    request_timeout: Duration = Field("10s", description="Per-request timeout.")
+    scenarios: list[Scenario] = Field(
+        min_length=1, max_length=32, description="Weighted request templates.",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    accounts: AccountIds | None = Field(None, description="Where {account} comes from.")
+    budget: Budget = Field(description="Limits never exceeded.")
+    ramp: Ramp = Field(description="How load rises.")
+    adaptive: Adaptive | None = Field(None, description="Automatic back-off.")
+
+    __rules__ = (
+        Rule(
+            cel="self.ramp.model != 'open' || self.ramp.steps.all(s, s.rate <= self.budget.maxRps)",
+            message="a ramp step's rate exceeds budget.maxRps",
+            check=lambda s: s.ramp.model != "open"
+            or all(st.rate <= s.budget.max_rps for st in s.ramp.steps),
+            field_path=".ramp.steps",
+        ),
+        Rule(
+            cel="self.ramp.model != 'closed' || "
+            "self.ramp.steps.all(s, s.rate <= self.budget.maxInFlight)",
+            message="a closed-model step has more virtual users than budget.maxInFlight",
+            check=lambda s: s.ramp.model != "closed"
+            or all(st.rate <= s.budget.max_in_flight for st in s.ramp.steps),
+            field_path=".ramp.steps",
+        ),
+        Rule(
+            cel="self.parallelism <= self.budget.maxRps && "
+            "self.parallelism <= self.budget.maxInFlight",
+            message="parallelism exceeds budget.maxRps or budget.maxInFlight: every load pod "
+            "needs a share of at least 1",
+            check=lambda s: s.parallelism <= min(s.budget.max_rps, s.budget.max_in_flight),
+            field_path=".parallelism",
+        ),
+        Rule(
+            cel="self.ramp.steps.map(s, duration(s.hold)).sum() <= "
+            "duration(self.budget.maxDuration)",
+            message="the ramp's holds add up to more than budget.maxDuration",
+            check=lambda s: sum(parse_duration(st.hold) for st in s.ramp.steps)
+            <= parse_duration(s.budget.max_duration) + 1e-9,
+            field_path=".ramp.steps",
+        ),
+        Rule(
+            cel="has(self.accounts) || !self.scenarios.exists(s, s.path.contains('{account}'))",
+            message="a scenario path uses {account} but load.accounts is not set",
+            check=lambda s: s.accounts is not None
+            or not any("{account}" in sc.path for sc in s.scenarios),
+            field_path=".accounts",
+        ),
+    )

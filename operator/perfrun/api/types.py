@@ -1,0 +1,127 @@
+"""Scalar types of the PerfRun API: durations, quantities, names, thresholds.
+
+Each is a plain string (or int) on the wire with a pattern the CRD carries too, plus pure
+helpers that turn it into numbers for the code that acts on it."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+# Kubernetes' own resource.Quantity grammar (apimachinery/pkg/api/resource).
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+_QUANTITY_SUFFIX = {
+    "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+}
+_QUANTITY_SPLIT = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9.]+)?)([numkMGTPE]i?|Ki)?$")
+
+DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+SQL_IDENT_PATTERN = r"^[a-z_][a-z0-9_]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A container image reference: [registry[:port]/]path[:tag][@sha256:digest], lowercase path.
+IMAGE_PATTERN = (
+    r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+PERCENT_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
+# A gate threshold: a number ("0.01", "5"), a duration ("300ms") or a percentage ("1%").
+THRESHOLD_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|%)?)+$"
+HTTP_URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+CIDR_PATTERN = (
+    r"^(([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$"
+)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``300ms``, ``2m`` or ``1h30m`` (Go's syntax, no ``d``)."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} is not a duration like 300ms, 2m or 1h30m")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest duration string for a number of seconds (inverse of ``parse_duration``)."""
+    ms = round(seconds * 1000)
+    if ms % 1000:
+        return f"{ms}ms"
+    s = ms // 1000
+    hours, rest = divmod(s, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    out += f"{secs}s" if secs or not out else ""
+    return out
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The value of a Kubernetes quantity (``20Gi`` -> 21474836480, ``500m`` -> 0.5)."""
+    if not re.fullmatch(QUANTITY_PATTERN, text):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity like 500m, 2, 512Mi or 20Gi")
+    m = _QUANTITY_SPLIT.match(text)
+    if m is None:  # exponent form such as 1e3
+        return Decimal(text)
+    number, suffix = m.group(1), m.group(2) or ""
+    return Decimal(number) * _QUANTITY_SUFFIX[suffix]
+
+
+def parse_threshold(value: int | str) -> float:
+    """A gate threshold in the gate metric's unit: durations become milliseconds,
+    percentages become ratios (``1%`` -> 0.01), numbers stay numbers."""
+    if isinstance(value, int):
+        return float(value)
+    if value.endswith("%"):
+        return float(value[:-1]) / 100.0
+    if re.fullmatch(DURATION_PATTERN, value):
+        return parse_duration(value) * 1000.0
+    return float(value)
+
+
+def _check_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+def _check_threshold(value: int | str) -> int | str:
+    if isinstance(value, str):
+        if value.endswith("%"):
+            if not re.fullmatch(PERCENT_PATTERN, value):
+                raise ValueError(f"{value!r} is not a percentage like 10%")
+        elif not re.fullmatch(r"^[0-9]+(\.[0-9]+)?$", value):
+            parse_duration(value)
+    return value
+
+
+Duration = Annotated[
+    str,
+    StringConstraints(pattern=DURATION_PATTERN, max_length=32),
+    AfterValidator(_check_duration),
+]
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=32)]
+Percent = Annotated[str, StringConstraints(pattern=PERCENT_PATTERN, max_length=16)]
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=40)]
+SqlIdent = Annotated[str, StringConstraints(pattern=SQL_IDENT_PATTERN, max_length=63)]
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=128)]
+ImageRef = Annotated[str, StringConstraints(pattern=IMAGE_PATTERN, max_length=512)]
+HttpUrl = Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN, max_length=2048)]
+Cidr = Annotated[str, StringConstraints(pattern=CIDR_PATTERN, max_length=64)]
+ShortText = Annotated[str, StringConstraints(max_length=1024)]
+Threshold = Annotated[
+    int | str,
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": THRESHOLD_PATTERN}),
+    AfterValidator(_check_threshold),
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+StatusCode = Annotated[int, Field(ge=100, le=599)]

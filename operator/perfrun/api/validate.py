@@ -1,0 +1,113 @@
+"""Offline validation of PerfRun documents with the same models the CRD comes from.
+
+Problems are one line each, ``<field path>: <message>``, in the order they appear."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from perfrun.api.perfrun import PerfRun
+
+
+class DocumentError(ValueError):
+    """A document that is not YAML, or not a mapping."""
+
+
+def load_documents(text: str) -> list[dict[str, Any]]:
+    """The non-empty YAML documents of a file; each must be a mapping."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"not valid YAML: {exc}") from exc
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise DocumentError(f"document {i + 1} is a {type(doc).__name__}, not a mapping")
+    return docs
+
+
+@cache
+def _known_keys() -> frozenset[str]:
+    keys: set[str] = set()
+
+    def walk(model: type[BaseModel]) -> None:
+        for name, field in model.model_fields.items():
+            keys.add(field.alias or name)
+            for arg in _model_args(field.annotation):
+                if arg.__name__ not in seen:
+                    seen.add(arg.__name__)
+                    walk(arg)
+
+    seen: set[str] = set()
+    walk(PerfRun)
+    return frozenset(keys)
+
+
+def _model_args(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in getattr(annotation, "__args__", ()):
+        yield from _model_args(arg)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("int", "str") or "[" in part:
+            continue  # union branch names pydantic adds, e.g. Threshold's int | str
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _line(error: Any) -> str:
+    loc = tuple(error["loc"])
+    path = _path(loc)
+    ctx = error.get("ctx") or {}
+    if error["type"] == "perfrun_rule":
+        field_path = ctx.get("field_path", "")
+        return f"{path}{field_path}: {ctx['message']}"
+    if error["type"] == "extra_forbidden":
+        unknown = str(loc[-1])
+        hint = difflib.get_close_matches(unknown, sorted(_known_keys()), n=1)
+        suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+        return f"{path}: unknown field {unknown!r}{suffix}"
+    if error["type"] == "missing":
+        return f"{path}: required field is missing"
+    if error["type"] == "literal_error" and "expected" in ctx:
+        return f"{path}: must be one of {ctx['expected']}, got {error['input']!r}"
+    if error["type"] == "enum" and "expected" in ctx:
+        return f"{path}: must be one of {ctx['expected']}, got {error['input']!r}"
+    msg = str(error["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{path}: {msg}"
+
+
+def problems(document: dict[str, Any]) -> list[str]:
+    """Every problem with one PerfRun document, one line each; empty when valid."""
+    try:
+        PerfRun.model_validate(document)
+    except ValidationError as exc:
+        lines: list[str] = []
+        for error in exc.errors():
+            line = _line(error)
+            if line not in lines:
+                lines.append(line)
+        return lines
+    return []
+
+
+def parse(document: dict[str, Any]) -> PerfRun:
+    """A validated PerfRun, or ValueError with every problem, one per line."""
+    found = problems(document)
+    if found:
+        raise ValueError("\n".join(found))
+    return PerfRun.model_validate(document)

@@ -1,0 +1,6 @@
+"""Root of the test suite. Fixtures that start real components live in tests/support/ and are
+registered here so every test directory can use them."""
+
+pytest_plugins = [
+    # one line per fixture module under tests/support/
+]
