@@ -6,7 +6,7 @@ once -- building the binaries first if they are missing, never skipping -- and l
 afterwards (``up`` is idempotent and quick) unless ``PERFRUN_CLUSTER_DOWN=1``.
 
 Fixtures:
-  ``kube_cluster``   (session)  a :class:`KubeCluster`: ``.kubeconfig``, ``.bin_dir``, ``.kubectl()``
+  ``kube_cluster``   (session)  a KubeCluster: ``.kubeconfig``, ``.bin_dir``, ``.kubectl()``
   ``kube_namespace`` (function) a fresh, uniquely named namespace, deleted after the test
 
 Make a pod fail (for failure paths): label it
@@ -42,7 +42,7 @@ FAIL_EXIT_CODE_ANNOTATION = "pod-container-running-failed.stage.kwok.x-k8s.io/ex
 T = TypeVar("T")
 
 
-class PollTimeout(AssertionError):
+class PollTimeoutError(AssertionError):
     """A polled condition did not hold before its deadline."""
 
 
@@ -55,7 +55,7 @@ def poll_until(
 ) -> T:
     """Call ``check`` until it returns something truthy; return that value.
 
-    Raises :class:`PollTimeout` (an AssertionError, so pytest shows it as a failure) naming
+    Raises :class:`PollTimeoutError` (an AssertionError, so pytest shows it as a failure) naming
     ``what`` and the last value seen if the deadline passes.
     """
     deadline = time.monotonic() + timeout
@@ -65,7 +65,9 @@ def poll_until(
         if last:
             return last
         if time.monotonic() >= deadline:
-            raise PollTimeout(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+            raise PollTimeoutError(
+                f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}"
+            )
         time.sleep(interval)
 
 
@@ -140,7 +142,12 @@ class KubeCluster:
     def apply(self, manifest: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Server-side apply a YAML/JSON manifest given as text."""
         return self.kubectl(
-            "apply", "--server-side", "--field-manager=perfrun-tests", "-f", "-", *args,
+            "apply",
+            "--server-side",
+            "--field-manager=perfrun-tests",
+            "-f",
+            "-",
+            *args,
             input=manifest,
         )
 
