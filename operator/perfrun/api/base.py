@@ -59,6 +59,7 @@ class ApiModel(BaseModel):
 
     @model_validator(mode="after")
     def _check_rules(self) -> ApiModel:
+        _check_list_map_keys(self)
         for rule in type(self).__rules__:
             if rule.check is not None and not rule.check(self):
                 raise PydanticCustomError(
@@ -71,6 +72,31 @@ class ApiModel(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The camelCase dict a user would write, without unset optional fields."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def _check_list_map_keys(model: BaseModel) -> None:
+    """Python's side of ``x-kubernetes-list-type: map``: keys must be unique in the list."""
+    for name, field in type(model).model_fields.items():
+        extra = field.json_schema_extra
+        if not isinstance(extra, dict) or extra.get("x-kubernetes-list-type") != "map":
+            continue
+        keys = extra.get("x-kubernetes-list-map-keys")
+        if not isinstance(keys, list):
+            continue
+        seen: set[tuple[object, ...]] = set()
+        for item in getattr(model, name) or ():
+            key = tuple(getattr(item, str(k)) for k in keys)
+            if key in seen:
+                shown = ", ".join(repr(k) for k in key)
+                raise PydanticCustomError(
+                    "perfrun_rule",
+                    "{message}",
+                    {
+                        "message": f"{shown} appears more than once; names must be unique",
+                        "field_path": f".{field.alias or name}",
+                    },
+                )
+            seen.add(key)
 
 
 def exactly_one(*values: object) -> bool:

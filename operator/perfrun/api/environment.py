@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field
+from pydantic.config import JsonDict
 
 from perfrun.api.base import ApiModel, Rule, unique
 from perfrun.api.types import (
@@ -20,7 +21,11 @@ from perfrun.api.types import (
     ShortText,
 )
 
-LIST_MAP_BY_NAME = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+# Named lists are list-maps keyed by name: the API server itself refuses duplicate names.
+LIST_MAP_BY_NAME: JsonDict = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+}
 
 
 class ComponentKind(StrEnum):
@@ -100,9 +105,7 @@ class Workload(ApiModel):
 
     name: DnsLabel = Field(description="Name of the Deployment and, with a port, its Service.")
     image: ImageRef = Field(description="Container image of the application release under test.")
-    command: list[ShortText] | None = Field(
-        None, max_length=32, description="Entrypoint override."
-    )
+    command: list[ShortText] | None = Field(None, max_length=32, description="Entrypoint override.")
     args: list[ShortText] = Field(default_factory=list, max_length=64, description="Arguments.")
     env: list[EnvVar] = Field(
         default_factory=list,
@@ -110,7 +113,9 @@ class Workload(ApiModel):
         description="Extra environment; connection settings for components are injected anyway.",
     )
     replicas: int = Field(1, ge=0, le=50, description="Number of pods.")
-    port: int | None = Field(None, ge=1, le=65535, description="Container port the Service exposes.")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Container port the Service exposes."
+    )
     readiness_path: str | None = Field(
         None,
         pattern=r"^/",
@@ -134,9 +139,7 @@ class Migrations(ApiModel):
     before the dataset is restored."""
 
     image: ImageRef = Field(description="Image holding the migrations, usually the app's image.")
-    command: list[ShortText] | None = Field(
-        None, max_length=32, description="Entrypoint override."
-    )
+    command: list[ShortText] | None = Field(None, max_length=32, description="Entrypoint override.")
     args: list[ShortText] = Field(default_factory=list, max_length=64, description="Arguments.")
     env: list[EnvVar] = Field(default_factory=list, max_length=64, description="Extra env.")
     timeout: Duration = Field("10m", description="Fail the run when migrations take longer.")
@@ -190,9 +193,7 @@ class Environment(ApiModel):
             cel="self.components.all(c, !self.workloads.exists(w, w.name == c.name))",
             message="a workload and a component share a name; names are Service names and "
             "must be unique across environment.components and environment.workloads",
-            check=lambda e: unique(
-                [c.name for c in e.components] + [w.name for w in e.workloads]
-            ),
+            check=lambda e: unique([c.name for c in e.components] + [w.name for w in e.workloads]),
             field_path=".workloads",
         ),
     )

@@ -69,12 +69,13 @@ class PerfRunSpec(ApiModel):
         Rule(
             cel="!has(self.dataset) || self.environment.components.exists(c, "
             "c.name == self.dataset.into && c.kind == 'postgres')",
-            message="dataset.into must name a component of kind postgres in "
-            "environment.components",
-            check=lambda s: s.dataset is None
-            or any(
-                c.name == s.dataset.into and c.kind == ComponentKind.POSTGRES
-                for c in s.environment.components
+            message="dataset.into must name a component of kind postgres in environment.components",
+            check=lambda s: (
+                s.dataset is None
+                or any(
+                    c.name == s.dataset.into and c.kind == ComponentKind.POSTGRES
+                    for c in s.environment.components
+                )
             ),
             field_path=".dataset.into",
         ),
@@ -92,8 +93,10 @@ class PerfRunSpec(ApiModel):
 class PerfRun(ApiModel):
     """The whole object as ``kubectl apply`` sends it."""
 
-    api_version: Literal["perfrun.dev/v1alpha1"] = Field(API_VERSION, description="API version.")
-    kind: Literal["PerfRun"] = Field(KIND, description="Kind.")
+    api_version: Literal["perfrun.dev/v1alpha1"] = Field(
+        "perfrun.dev/v1alpha1", description="API version."
+    )
+    kind: Literal["PerfRun"] = Field("PerfRun", description="Kind.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Object metadata.")
     spec: PerfRunSpec = Field(description="What to run.")
     status: PerfRunStatus | None = Field(None, description="What the operator observed.")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
@@ -21,11 +21,22 @@ QUANTITY_PATTERN = (
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 _QUANTITY_SUFFIX = {
-    "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
 }
 _QUANTITY_SPLIT = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9.]+)?)([numkMGTPE]i?|Ki)?$")
 
@@ -41,9 +52,7 @@ PERCENT_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
 # A gate threshold: a number ("0.01", "5"), a duration ("300ms") or a percentage ("1%").
 THRESHOLD_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|%)?)+$"
 HTTP_URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
-CIDR_PATTERN = (
-    r"^(([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$"
-)
+CIDR_PATTERN = r"^(([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$"
 
 
 def parse_duration(text: str) -> float:
@@ -104,23 +113,93 @@ def _check_threshold(value: int | str) -> int | str:
     return value
 
 
+def matches(pattern: str, what: str) -> AfterValidator:
+    """Check a string against ``pattern`` and say in words what was expected: the CRD carries
+    the regex, people reading ``perfrun validate`` output should not have to."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _pattern(pattern: str) -> Any:
+    return Field(json_schema_extra={"pattern": pattern})
+
+
 Duration = Annotated[
     str,
-    StringConstraints(pattern=DURATION_PATTERN, max_length=32),
+    StringConstraints(max_length=32),
+    _pattern(DURATION_PATTERN),
     AfterValidator(_check_duration),
 ]
-Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=32)]
-Percent = Annotated[str, StringConstraints(pattern=PERCENT_PATTERN, max_length=16)]
-DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=40)]
-SqlIdent = Annotated[str, StringConstraints(pattern=SQL_IDENT_PATTERN, max_length=63)]
-EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=128)]
-ImageRef = Annotated[str, StringConstraints(pattern=IMAGE_PATTERN, max_length=512)]
-HttpUrl = Annotated[str, StringConstraints(pattern=HTTP_URL_PATTERN, max_length=2048)]
-Cidr = Annotated[str, StringConstraints(pattern=CIDR_PATTERN, max_length=64)]
+Quantity = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    _pattern(QUANTITY_PATTERN),
+    matches(QUANTITY_PATTERN, "a Kubernetes quantity like 500m, 2, 512Mi or 20Gi"),
+]
+Percent = Annotated[
+    str,
+    StringConstraints(max_length=16),
+    _pattern(PERCENT_PATTERN),
+    matches(PERCENT_PATTERN, "a percentage like 10%"),
+]
+DnsLabel = Annotated[
+    str,
+    StringConstraints(max_length=40),
+    _pattern(DNS_LABEL_PATTERN),
+    matches(DNS_LABEL_PATTERN, "a DNS label (lowercase letters, digits, '-'; a letter first)"),
+]
+SqlIdent = Annotated[
+    str,
+    StringConstraints(max_length=63),
+    _pattern(SQL_IDENT_PATTERN),
+    matches(SQL_IDENT_PATTERN, "an SQL identifier (lowercase letters, digits, '_')"),
+]
+EnvName = Annotated[
+    str,
+    StringConstraints(max_length=128),
+    _pattern(ENV_NAME_PATTERN),
+    matches(ENV_NAME_PATTERN, "an environment variable name"),
+]
+ImageRef = Annotated[
+    str,
+    StringConstraints(max_length=512),
+    _pattern(IMAGE_PATTERN),
+    matches(IMAGE_PATTERN, "an image reference like registry.example/repo:tag"),
+]
+HttpUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    _pattern(HTTP_URL_PATTERN),
+    matches(HTTP_URL_PATTERN, "an http(s) URL like http://api:8080"),
+]
+Cidr = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    _pattern(CIDR_PATTERN),
+    matches(CIDR_PATTERN, "a CIDR like 10.0.0.0/16"),
+]
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
+
+
+def _threshold_kind(value: object) -> object:
+    # Kubernetes' int-or-string refuses 0.01 unquoted; say so here too, in one clear line.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(
+            f"{value!r} must be an integer or a quoted string such as '0.01', '300ms' or '1%'"
+        )
+    return value
+
+
 Threshold = Annotated[
     int | str,
     Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": THRESHOLD_PATTERN}),
+    BeforeValidator(_threshold_kind),
     AfterValidator(_check_threshold),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]

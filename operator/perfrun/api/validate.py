@@ -73,7 +73,8 @@ def _line(error: Any) -> str:
     ctx = error.get("ctx") or {}
     if error["type"] == "perfrun_rule":
         field_path = ctx.get("field_path", "")
-        return f"{path}{field_path}: {ctx['message']}"
+        full = f"{path}{field_path}" if path else field_path.lstrip(".")
+        return f"{full}: {ctx['message']}"
     if error["type"] == "extra_forbidden":
         unknown = str(loc[-1])
         hint = difflib.get_close_matches(unknown, sorted(_known_keys()), n=1)
