@@ -4,4 +4,5 @@ registered here so every test directory can use them."""
 pytest_plugins = [
     # one line per fixture module under tests/support/
     "tests.support.cluster",
+    "tests.support.postgres",
 ]

@@ -43,7 +43,12 @@ class LogNormal(ApiModel):
 
 
 class Percentiles(ApiModel):
-    """A distribution given by percentiles; fitted to a log-normal body with a heavy tail."""
+    """A distribution given by percentiles; fitted to a log-normal body with a heavy tail.
+
+    The fit is a piecewise log-normal: ln(1 + value) is linear in the standard normal quantile
+    between the knots p50, p95 and p99, so the requested percentiles are hit exactly (up to
+    rounding to integers); below p50 the body keeps the p50-p95 slope, above p99 the tail keeps
+    the p95-p99 slope, clamped at max."""
 
     p50: float = Field(ge=0.0, description="Median.")
     p95: float = Field(ge=0.0, description="95th percentile.")
@@ -56,6 +61,12 @@ class Percentiles(ApiModel):
             message="percentiles must not decrease: p50 <= p95 <= p99",
             check=lambda p: p.p50 <= p.p95 <= p.p99,
             field_path=".p95",
+        ),
+        Rule(
+            cel="!has(self.max) || double(self.max) >= self.p99",
+            message="max must not be below p99",
+            check=lambda p: p.max is None or p.max >= p.p99,
+            field_path=".max",
         ),
     )
 
@@ -81,8 +92,19 @@ class Distribution(ApiModel):
 
 
 GeneratorName = Literal[
-    "sequence", "uuid", "name", "email", "text", "int", "float", "bool", "timestamp", "enum",
-    "parent", "runId", "constant",
+    "sequence",
+    "uuid",
+    "name",
+    "email",
+    "text",
+    "int",
+    "float",
+    "bool",
+    "timestamp",
+    "enum",
+    "parent",
+    "runId",
+    "constant",
 ]
 
 
@@ -92,16 +114,32 @@ class Column(ApiModel):
     name: SqlIdent = Field(description="Column name in the live schema.")
     generator: GeneratorName = Field(
         description=(
-            "sequence (1,2,3...), uuid, name, email, text, int, float, bool, timestamp, "
-            "enum (weighted values), parent (the parent row's key), runId, constant."
+            "sequence (min, min+1, ...; min defaults to 1), uuid, name, email, text, int, "
+            "float, bool, timestamp, enum (weighted values), parent (a column of the parent "
+            "row, its key by default), runId (the run id given to perfrun seed), constant."
         )
     )
-    min: float | None = Field(None, description="int/float: smallest value; text: min length.")
+    min: float | None = Field(
+        None, description="int/float: smallest value; text: min length; sequence: first value."
+    )
     max: float | None = Field(None, description="int/float: largest value; text: max length.")
+    distribution: Distribution | None = Field(
+        None, description="int/float: draw values from this instead of uniform min..max."
+    )
+    source: SqlIdent | None = Field(
+        None,
+        description=(
+            "parent: the parent table's column to copy; defaults to its first sequence or uuid "
+            "column (its key)."
+        ),
+    )
     values: dict[str, int] = Field(
         default_factory=dict,
         max_length=64,
-        description="enum: value -> relative weight, e.g. {active: 90, suspended: 10}.",
+        description=(
+            "enum: value -> relative weight, e.g. {active: 90, suspended: 10}; bool: weights "
+            "of 'true' and 'false'."
+        ),
     )
     value: str | None = Field(None, max_length=1024, description="constant: the value.")
     spread: Duration | None = Field(
@@ -128,6 +166,18 @@ class Column(ApiModel):
             check=lambda c: c.min is None or c.max is None or c.min <= c.max,
             field_path=".min",
         ),
+        Rule(
+            cel="!has(self.distribution) || self.generator == 'int' || self.generator == 'float'",
+            message="distribution applies to int and float columns only",
+            check=lambda c: c.distribution is None or c.generator in ("int", "float"),
+            field_path=".distribution",
+        ),
+        Rule(
+            cel="!has(self.source) || self.generator == 'parent'",
+            message="source applies to parent columns only",
+            check=lambda c: c.source is None or c.generator == "parent",
+            field_path=".source",
+        ),
     )
 
 
@@ -152,7 +202,9 @@ class Table(ApiModel):
     rows: int | None = Field(None, ge=0, le=1_000_000_000, description="Row count (root tables).")
     per_parent: PerParent | None = Field(None, description="Rows per parent row (child tables).")
     columns: list[Column] = Field(
-        min_length=1, max_length=64, description="Columns to fill.",
+        min_length=1,
+        max_length=64,
+        description="Columns to fill.",
         json_schema_extra=LIST_MAP_BY_NAME,
     )
     indexes: list[Index] = Field(default_factory=list, max_length=16, description="Post-load.")
@@ -177,10 +229,32 @@ class Synthetic(ApiModel):
         description="Fixed 'now' for timestamps, so data does not depend on the clock.",
     )
     tables: list[Table] = Field(
-        min_length=1, max_length=32, description="Tables in load order (parents first).",
+        min_length=1,
+        max_length=32,
+        description="Tables in load order (parents first).",
         json_schema_extra=LIST_MAP_BY_NAME,
     )
     analyze: bool = Field(True, description="Run ANALYZE after loading.")
+    max_rows: int | None = Field(
+        None,
+        ge=0,
+        description="Refuse (before writing anything) a data set with more rows than this in all.",
+    )
+    max_accounts_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Throttle the rows of the first table (the accounts) to this many per minute, for "
+            "databases that must not take them faster."
+        ),
+    )
+    run_id_column: SqlIdent | None = Field(
+        "run_id",
+        description=(
+            "A column of this name that no factory declares is filled with the run id (when "
+            "perfrun seed is given one), so rows can be traced to their run."
+        ),
+    )
 
     __rules__ = (
         Rule(
@@ -204,10 +278,15 @@ class Dump(ApiModel):
         None, pattern=r"^/", max_length=1024, description="A path mounted into the dataset Job."
     )
     sha256: str | None = Field(
-        None, pattern=r"^[a-f0-9]{64}$", description="Expected checksum; a mismatch refuses it."
+        None,
+        pattern=r"^[a-f0-9]{64}$",
+        description="Expected checksum of the dump file; a mismatch refuses it.",
     )
-    format: Literal["auto", "custom", "directory", "plain"] = Field(
-        "auto", description="Dump format; auto detects it."
+    format: Literal["auto", "custom", "directory", "tar", "plain"] = Field(
+        "auto",
+        description=(
+            "Dump format; auto detects it (plain SQL may be gzipped). tar restores without -j."
+        ),
     )
     jobs: int = Field(4, ge=1, le=32, description="Parallel restore jobs (pg_restore -j).")
 
