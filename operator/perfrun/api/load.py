@@ -3,9 +3,10 @@ ramp, and when to back off by itself."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from perfrun.api.base import ApiModel, Rule
 from perfrun.api.environment import LIST_MAP_BY_NAME
@@ -18,6 +19,32 @@ from perfrun.api.types import (
     StatusCode,
     parse_duration,
 )
+
+# The placeholders a path or body template may use; anything else in braces is refused so a
+# typo such as {acount} fails validation instead of hitting the target literally.
+TEMPLATE_PLACEHOLDERS = ("account", "uuid", "seq")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def unknown_placeholders(value: Any) -> list[str]:
+    """Placeholders in a template (a string, or a JSON body of strings) that are not known."""
+    if isinstance(value, str):
+        return [m for m in _PLACEHOLDER.findall(value) if m not in TEMPLATE_PLACEHOLDERS]
+    if isinstance(value, dict):
+        return [
+            u for k, v in value.items() for u in unknown_placeholders(k) + unknown_placeholders(v)
+        ]
+    if isinstance(value, list):
+        return [u for v in value for u in unknown_placeholders(v)]
+    return []
+
+
+def _known_placeholders(value: Any) -> Any:
+    unknown = unknown_placeholders(value)
+    if unknown:
+        known = ", ".join("{" + p + "}" for p in TEMPLATE_PLACEHOLDERS)
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; known: {known}")
+    return value
 
 
 class Budget(ApiModel):
@@ -82,7 +109,11 @@ class Adaptive(ApiModel):
         json_schema_extra={"default": {}},
     )
     then: Literal["holdPreviousStep", "stepDown", "abort"] = Field(
-        "holdPreviousStep", description="What to do on a breach."
+        "holdPreviousStep",
+        description="What to do on a breach. holdPreviousStep: go back to the previous step's "
+        "rate and never climb again; stepDown: go one step lower and keep following the ramp "
+        "that many steps below its schedule; abort: stop sending, drain, report. Below the "
+        "first step each further breach halves the rate (at least 1).",
     )
     window: Duration = Field("5s", description="Length of the window the signals are read over.")
 
@@ -115,13 +146,19 @@ class Scenario(ApiModel):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = Field(
         "GET", description="HTTP method."
     )
-    path: str = Field(
-        pattern=r"^/", max_length=2048, description="Path template, e.g. /accounts/{account}."
+    path: Annotated[str, AfterValidator(_known_placeholders)] = Field(
+        pattern=r"^/",
+        max_length=2048,
+        description="Path template, e.g. /accounts/{account}; {account}, {uuid} and {seq} "
+        "are filled in per request.",
     )
-    headers: dict[str, ShortText] = Field(default_factory=dict, max_length=32, description="Headers.")
-    body: Any = Field(
+    headers: dict[str, ShortText] = Field(
+        default_factory=dict, max_length=32, description="Headers."
+    )
+    body: Annotated[Any, AfterValidator(_known_placeholders)] = Field(
         None,
-        description="JSON body template; strings may contain {account}, {uuid}, {seq}.",
+        description="JSON body template; strings may contain {account}, {uuid}, {seq}; a string "
+        "that is exactly {account} or {seq} becomes a number.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     expect_status: list[StatusCode] = Field(
@@ -142,7 +179,9 @@ class LoadSpec(ApiModel):
     image: ImageRef | None = Field(None, description="Load image override.")
     request_timeout: Duration = Field("10s", description="Per-request timeout.")
     scenarios: list[Scenario] = Field(
-        min_length=1, max_length=32, description="Weighted request templates.",
+        min_length=1,
+        max_length=32,
+        description="Weighted request templates.",
         json_schema_extra=LIST_MAP_BY_NAME,
     )
     accounts: AccountIds | None = Field(None, description="Where {account} comes from.")
@@ -154,16 +193,19 @@ class LoadSpec(ApiModel):
         Rule(
             cel="self.ramp.model != 'open' || self.ramp.steps.all(s, s.rate <= self.budget.maxRps)",
             message="a ramp step's rate exceeds budget.maxRps",
-            check=lambda s: s.ramp.model != "open"
-            or all(st.rate <= s.budget.max_rps for st in s.ramp.steps),
+            check=lambda s: (
+                s.ramp.model != "open" or all(st.rate <= s.budget.max_rps for st in s.ramp.steps)
+            ),
             field_path=".ramp.steps",
         ),
         Rule(
             cel="self.ramp.model != 'closed' || "
             "self.ramp.steps.all(s, s.rate <= self.budget.maxInFlight)",
             message="a closed-model step has more virtual users than budget.maxInFlight",
-            check=lambda s: s.ramp.model != "closed"
-            or all(st.rate <= s.budget.max_in_flight for st in s.ramp.steps),
+            check=lambda s: (
+                s.ramp.model != "closed"
+                or all(st.rate <= s.budget.max_in_flight for st in s.ramp.steps)
+            ),
             field_path=".ramp.steps",
         ),
         Rule(
@@ -178,15 +220,18 @@ class LoadSpec(ApiModel):
             cel="self.ramp.steps.map(s, duration(s.hold)).sum() <= "
             "duration(self.budget.maxDuration)",
             message="the ramp's holds add up to more than budget.maxDuration",
-            check=lambda s: sum(parse_duration(st.hold) for st in s.ramp.steps)
-            <= parse_duration(s.budget.max_duration) + 1e-9,
+            check=lambda s: (
+                sum(parse_duration(st.hold) for st in s.ramp.steps)
+                <= parse_duration(s.budget.max_duration) + 1e-9
+            ),
             field_path=".ramp.steps",
         ),
         Rule(
             cel="has(self.accounts) || !self.scenarios.exists(s, s.path.contains('{account}'))",
             message="a scenario path uses {account} but load.accounts is not set",
-            check=lambda s: s.accounts is not None
-            or not any("{account}" in sc.path for sc in s.scenarios),
+            check=lambda s: (
+                s.accounts is not None or not any("{account}" in sc.path for sc in s.scenarios)
+            ),
             field_path=".accounts",
         ),
     )

@@ -1,0 +1,104 @@
+"""Load summaries into a ConfigMap in the run's namespace, one key per load pod, which the
+operator reads when the load Job is done. The only load-side code that talks to the API.
+
+``PERFRUN_SUMMARY_CONFIGMAP`` names the ConfigMap as ``namespace/name`` (or just ``name``,
+the namespace then coming from ``PERFRUN_NAMESPACE`` or the pod's service account)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_CONFIGMAP = "PERFRUN_SUMMARY_CONFIGMAP"
+ENV_NAMESPACE = "PERFRUN_NAMESPACE"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# A ConfigMap holds at most 1 MiB in all; a pod's summary is far below this.
+MAX_VALUE_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class ConfigMapRef:
+    namespace: str
+    name: str
+
+
+def target_from_env(
+    env: Mapping[str, str], sa_namespace_file: Path = SERVICE_ACCOUNT_NAMESPACE
+) -> ConfigMapRef | None:
+    """Where to write the summary, or None when not running in a cluster (env var unset)."""
+    value = env.get(ENV_CONFIGMAP, "").strip()
+    if not value:
+        return None
+    if "/" in value:
+        namespace, _, name = value.partition("/")
+    else:
+        name = value
+        namespace = env.get(ENV_NAMESPACE, "").strip()
+        if not namespace and sa_namespace_file.is_file():
+            namespace = sa_namespace_file.read_text().strip()
+    if not namespace or not name:
+        raise ValueError(
+            f"{ENV_CONFIGMAP}={value!r}: need namespace/name, or {ENV_NAMESPACE} set "
+            "(or a service account namespace)"
+        )
+    return ConfigMapRef(namespace=namespace, name=name)
+
+
+def summary_key(pod_index: int) -> str:
+    """The ConfigMap key of pod ``pod_index``'s summary (ConfigMap keys allow ``-._``)."""
+    return f"summary-{pod_index}.json"
+
+
+def patch_body(key: str, text: str) -> dict[str, Any]:
+    """A merge patch that adds one key and leaves the other pods' keys alone."""
+    if len(text.encode()) > MAX_VALUE_BYTES:
+        raise ValueError(f"summary {key} is {len(text.encode())} bytes, over a ConfigMap's limit")
+    return {"data": {key: text}}
+
+
+def create_body(
+    ref: ConfigMapRef, key: str, text: str, labels: Mapping[str, str]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": ref.name, "namespace": ref.namespace, "labels": dict(labels)},
+        **patch_body(key, text),
+    }
+
+
+def write_summary(
+    ref: ConfigMapRef, key: str, text: str, labels: Mapping[str, str] | None = None
+) -> None:
+    """Add ``key`` to the ConfigMap, creating it if no pod has yet (a lost create race
+    becomes a patch)."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    api = client.CoreV1Api()
+    body = patch_body(key, text)
+    try:
+        api.patch_namespaced_config_map(ref.name, ref.namespace, body)
+        return
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    try:
+        created = create_body(ref, key, text, labels or {})
+        cm = client.V1ConfigMap(
+            api_version="v1",
+            kind="ConfigMap",
+            metadata=client.V1ObjectMeta(**created["metadata"]),
+            data=created["data"],
+        )
+        api.create_namespaced_config_map(ref.namespace, cm)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        api.patch_namespaced_config_map(ref.name, ref.namespace, body)

@@ -1,0 +1,77 @@
+"""Reading the load config: a file holding exactly a PerfRun's ``spec.load`` (YAML or JSON),
+validated by the same model as the CRD. Problems name the field (``load.budget.maxRps: ...``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from perfrun.api.load import LoadSpec
+from perfrun.load.templates import TemplateError, compile_scenarios
+
+
+class ConfigError(ValueError):
+    """The config cannot be run; the message has one ``field: problem`` line per problem."""
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = "load"
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("int", "str") or "[" in part:
+            continue  # union branch names pydantic adds
+        else:
+            out += f".{part}"
+    return out
+
+
+def _line(error: Any) -> str:
+    path = _path(tuple(error["loc"]))
+    ctx = error.get("ctx") or {}
+    if error["type"] == "perfrun_rule":
+        return f"{path}{ctx.get('field_path', '')}: {ctx['message']}"
+    if error["type"] == "missing":
+        return f"{path}: required field is missing"
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown field"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {msg}"
+
+
+def parse_load(data: Any) -> LoadSpec:
+    """A validated LoadSpec whose templates compile, or ConfigError naming every bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"load: must be a mapping (spec.load of a PerfRun), not {type(data).__name__}"
+        )
+    try:
+        spec = LoadSpec.model_validate(data)
+    except ValidationError as exc:
+        lines: list[str] = []
+        for err in exc.errors():
+            line = _line(err)
+            if line not in lines:
+                lines.append(line)
+        raise ConfigError("\n".join(lines)) from None
+    try:
+        compile_scenarios(spec)
+    except TemplateError as exc:
+        raise ConfigError(f"load.{exc}") from None
+    return spec
+
+
+def load_file(path: str | Path) -> LoadSpec:
+    """Read and validate a config file (JSON is YAML, so one parser reads both)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML or JSON: {exc}") from None
+    return parse_load(data)

@@ -1,0 +1,75 @@
+"""Latency histograms: HDR (the maintained ``hdrhistogram`` package) in microseconds, 3
+significant digits, so percentiles are within 0.1% and histograms from many pods add up
+exactly (same bucket layout everywhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # one hour: longer than any request timeout
+SIGNIFICANT_DIGITS = 3
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def record_seconds(hist: HdrHistogram, seconds: float) -> None:
+    """Record a latency, clamped into the histogram's range (never dropped)."""
+    us = int(seconds * 1_000_000)
+    hist.record_value(min(max(us, LOWEST_US), HIGHEST_US))
+
+
+def encode(hist: HdrHistogram) -> str:
+    """The standard compressed, base64 HDR encoding (readable by every HDR implementation)."""
+    raw = hist.encode()
+    return raw.decode("ascii") if isinstance(raw, bytes) else str(raw)
+
+
+def decode(text: str) -> HdrHistogram:
+    hist = new_histogram()
+    if text:
+        hist.decode_and_add(text)
+    return hist
+
+
+def merge(encoded: Iterable[str]) -> HdrHistogram:
+    """One histogram holding every value of the given encoded histograms (exact: counts add)."""
+    out = new_histogram()
+    for text in encoded:
+        if text:
+            out.decode_and_add(text)
+    return out
+
+
+def latency_ms(hist: HdrHistogram) -> dict[str, float | int]:
+    """Count, min, mean, max and percentiles in milliseconds (0 for an empty histogram)."""
+    n = hist.get_total_count()
+    out: dict[str, float | int] = {"count": n}
+    if n == 0:
+        out.update({"min": 0.0, "mean": 0.0, "max": 0.0})
+        out.update({_pname(p): 0.0 for p in PERCENTILES})
+        return out
+    out["min"] = round(hist.get_min_value() / 1000.0, 3)
+    out["mean"] = round(hist.get_mean_value() / 1000.0, 3)
+    out["max"] = round(hist.get_max_value() / 1000.0, 3)
+    for p in PERCENTILES:
+        out[_pname(p)] = round(hist.get_value_at_percentile(p) / 1000.0, 3)
+    return out
+
+
+def _pname(p: float) -> str:
+    return "p" + (f"{p:g}".replace(".", ""))
+
+
+def same_counts(a: HdrHistogram, b: HdrHistogram) -> bool:
+    """True if both hold the same number of values in every bucket."""
+    if a.get_total_count() != b.get_total_count():
+        return False
+    ca = {it.value_iterated_to: it.count_at_value_iterated_to for it in a.get_recorded_iterator()}
+    cb = {it.value_iterated_to: it.count_at_value_iterated_to for it in b.get_recorded_iterator()}
+    return ca == cb

@@ -1,0 +1,154 @@
+"""The summary a load pod leaves behind (JSON), and the exact merge of N pods' summaries.
+
+Histograms travel in the standard HDR encoding, so merged percentiles are those of one
+histogram of every request, not an average of percentiles."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from perfrun.load.histograms import encode, latency_ms, merge
+from perfrun.load.stats import Recorder, ScenarioStats
+
+SUMMARY_VERSION = 1
+# Worst first: a merged run is as bad as its worst pod.
+OUTCOMES = ("failed", "aborted", "deadline", "interrupted", "completed")
+
+
+def _stats_json(s: ScenarioStats) -> dict[str, Any]:
+    return {
+        "requests": s.requests,
+        "ok": s.ok,
+        "failed": s.failed,
+        "attempts": s.attempts,
+        "retries": s.retries,
+        "statusCodes": dict(sorted(s.status_codes.items())),
+        "errors": dict(sorted(s.errors.items())),
+        "creationLimited": s.creation_limited,
+        "latencyMs": latency_ms(s.hist),
+        "histogram": encode(s.hist),
+    }
+
+
+def build(
+    *,
+    recorder: Recorder,
+    pod: dict[str, Any],
+    model: str,
+    outcome: str,
+    started_at: str,
+    ended_at: str,
+    duration_s: float,
+    steps: list[dict[str, Any]],
+    decisions: list[dict[str, Any]],
+    creations: dict[str, int],
+    target: dict[str, Any],
+) -> dict[str, Any]:
+    """One pod's summary."""
+    total = _stats_json(recorder.total)
+    return {
+        "version": SUMMARY_VERSION,
+        "pods": [pod],
+        "model": model,
+        "outcome": outcome,
+        "startedAt": started_at,
+        "endedAt": ended_at,
+        "durationSeconds": round(duration_s, 3),
+        **total,
+        "dropped": recorder.dropped,
+        "achievedRps": round(total["attempts"] / duration_s, 3) if duration_s > 0 else 0.0,
+        "errorRate": _rate(total["failed"], total["requests"]),
+        "backedOff": bool(decisions),
+        "decisions": decisions,
+        "steps": steps,
+        "creations": creations,
+        "target": target,
+        "scenarios": {
+            name: _stats_json(s) for name, s in zip(recorder.names, recorder.scenarios, strict=True)
+        },
+    }
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _add_counts(items: Iterable[dict[str, Any]], key: str) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for it in items:
+        total.update(it.get(key, {}))
+    return dict(sorted(total.items()))
+
+
+def _merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    hist = merge(p.get("histogram", "") for p in parts)
+    out: dict[str, Any] = {
+        k: sum(int(p.get(k, 0)) for p in parts)
+        for k in ("requests", "ok", "failed", "attempts", "retries", "creationLimited")
+    }
+    out["statusCodes"] = _add_counts(parts, "statusCodes")
+    out["errors"] = _add_counts(parts, "errors")
+    out["latencyMs"] = latency_ms(hist)
+    out["histogram"] = encode(hist)
+    return out
+
+
+def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary of all pods: counts add, histograms merge exactly, percentiles are those of
+    the merged histogram; decisions and steps are kept per pod."""
+    if not summaries:
+        raise ValueError("no summaries to merge")
+    for s in summaries:
+        if s.get("version") != SUMMARY_VERSION:
+            raise ValueError(f"summary version {s.get('version')!r} is not {SUMMARY_VERSION}")
+    out = _merge_stats(summaries)
+    duration = max(float(s.get("durationSeconds", 0.0)) for s in summaries)
+    names: list[str] = []
+    for s in summaries:
+        names += [n for n in s.get("scenarios", {}) if n not in names]
+    pods = sorted((p for s in summaries for p in s.get("pods", [])), key=lambda p: p["index"])
+    outcomes = [s.get("outcome", "completed") for s in summaries]
+    return {
+        "version": SUMMARY_VERSION,
+        "pods": pods,
+        "model": summaries[0].get("model"),
+        "outcome": min(outcomes, key=lambda o: OUTCOMES.index(o) if o in OUTCOMES else 0),
+        "startedAt": min(s.get("startedAt", "") for s in summaries),
+        "endedAt": max(s.get("endedAt", "") for s in summaries),
+        "durationSeconds": round(duration, 3),
+        **out,
+        "dropped": sum(int(s.get("dropped", 0)) for s in summaries),
+        "achievedRps": round(out["attempts"] / duration, 3) if duration > 0 else 0.0,
+        "errorRate": _rate(out["failed"], out["requests"]),
+        "backedOff": any(s.get("backedOff") for s in summaries),
+        "decisions": [d for s in summaries for d in _tag(s, "decisions")],
+        "steps": [st for s in summaries for st in _tag(s, "steps")],
+        "creations": _add_counts(summaries, "creations"),
+        "target": {
+            "url": summaries[0].get("target", {}).get("url"),
+            "reachable": any(s.get("target", {}).get("reachable") for s in summaries),
+            "lastErrors": [
+                s["target"]["lastError"] for s in summaries if s.get("target", {}).get("lastError")
+            ],
+        },
+        "scenarios": {
+            n: _merge_stats([s["scenarios"][n] for s in summaries if n in s.get("scenarios", {})])
+            for n in names
+        },
+    }
+
+
+def _tag(summary: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    pods = summary.get("pods") or [{}]
+    index = pods[0].get("index") if len(pods) == 1 else None
+    items: list[dict[str, Any]] = summary.get(key, [])
+    if index is None:
+        return items
+    return [{**it, "pod": it.get("pod", index)} for it in items]
+
+
+def dumps(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2, sort_keys=False) + "\n"
