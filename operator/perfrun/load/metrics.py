@@ -41,13 +41,13 @@ class LoadMetrics:
     def __init__(self, scenarios: list[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "perfrun_load_requests",
+            "perfrun_requests",
             "Requests sent (every attempt, retries included) by scenario and status class.",
             ["scenario", "status_class"],
             registry=self.registry,
         )
         self.duration = Histogram(
-            "perfrun_load_request_duration_seconds",
+            "perfrun_request_duration_seconds",
             "Request latency from its intended start (no coordinated omission).",
             ["scenario", "status_class"],
             buckets=DURATION_BUCKETS,
