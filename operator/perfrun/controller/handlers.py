@@ -1,0 +1,125 @@
+"""kopf handlers: thin glue from kopf's events to ``reconcile`` and teardown.
+
+The PerfRun's own progress lives in its status (written by us) and kopf's bookkeeping in
+annotations: the CRD's structural schema would prune anything kopf put in status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from prometheus_client import Counter, Gauge, Histogram
+
+from perfrun.api.perfrun import GROUP, PLURAL, VERSION
+from perfrun.controller.janitor import sweep
+from perfrun.controller.machine import rfc3339
+from perfrun.controller.reconcile import context_for, reconcile
+from perfrun.controller.settings import OperatorSettings
+from perfrun.kube.client import Kube, load_api_client
+
+log = logging.getLogger(__name__)
+FINALIZER = "perfrun.dev/teardown"
+
+RUNS_BY_PHASE = Gauge("perfrun_runs", "PerfRuns by phase", ["phase"])
+RECONCILE_ERRORS = Counter("perfrun_reconcile_errors_total", "Reconciles that raised")
+RECONCILE_SECONDS = Histogram("perfrun_reconcile_seconds", "Duration of one reconcile")
+KUBE_WRITES = Gauge("perfrun_kube_writes", "Kubernetes API writes made by this process")
+_phases: dict[str, str] = {}
+
+
+class _State:
+    settings: OperatorSettings | None = None
+    kube: Kube | None = None
+
+
+def _kube() -> tuple[Kube, OperatorSettings]:
+    if _State.kube is None or _State.settings is None:
+        _State.settings = OperatorSettings.from_env()
+        _State.kube = Kube(load_api_client(_State.settings.kubeconfig))
+    return _State.kube, _State.settings
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="perfrun.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="perfrun.dev", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 60
+    _kube()
+
+
+def _record(name: str, phase: str | None) -> None:
+    if phase:
+        _phases[name] = phase
+    RUNS_BY_PHASE.clear()
+    for value in _phases.values():
+        RUNS_BY_PHASE.labels(phase=value).inc()
+
+
+def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> None:
+    kube, settings = _kube()
+    started = time.monotonic()
+    try:
+        outcome = reconcile(dict(body), kube, settings)
+    except Exception:
+        RECONCILE_ERRORS.inc()
+        raise
+    finally:
+        RECONCILE_SECONDS.observe(time.monotonic() - started)
+    if outcome.patch:
+        patch.status.update(outcome.patch)
+    for event in outcome.events:
+        kube.event(dict(body), event.type, event.reason, event.message, rfc3339(datetime.now(UTC)))
+    KUBE_WRITES.set(kube.writes)
+    _record(f"{body.metadata.namespace}/{body.metadata.name}", outcome.phase)
+
+
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+def start(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """First step right away, not a timer interval later."""
+    _reconcile_into(body, patch)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=OperatorSettings.from_env().interval, idle=None)
+def tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    _reconcile_into(body, patch)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def teardown(body: kopf.Body, **_: Any) -> None:
+    """`kubectl delete perfrun` returns once the run's namespace is really gone."""
+    kube, settings = _kube()
+    ctx = context_for(dict(body), settings)
+    namespace = kube.get("v1", "Namespace", ctx.namespace)
+    if namespace is None:
+        _phases.pop(f"{body.metadata.namespace}/{body.metadata.name}", None)
+        return
+    if (namespace.get("status") or {}).get("phase") != "Terminating":
+        kube.delete("v1", "Namespace", ctx.namespace)
+    raise kopf.TemporaryError(f"waiting for namespace {ctx.namespace} to go", delay=2)
+
+
+@kopf.daemon(
+    "v1",
+    "namespaces",
+    labels={"app.kubernetes.io/managed-by": "perfrun-operator"},
+    cancellation_timeout=1,
+)
+async def janitor(name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    """Each perf namespace is watched: when its PerfRun is gone or its expiresAt passed, it
+    goes. Only namespaces labelled by this operator are ever considered."""
+    kube, settings = _kube()
+    while not stopped:
+        removed = await asyncio.to_thread(sweep, kube, name, datetime.now(UTC))
+        if removed:
+            log.info("janitor deleted namespace %s: %s", name, removed)
+            return
+        await asyncio.sleep(settings.janitor_interval)

@@ -1,0 +1,128 @@
+"""Read a run's namespace into ``Observed``: which rendered objects exist, what is ready,
+which pods are broken beyond waiting, how the Jobs ended."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perfrun.controller.machine import DATASET_JOB, LOAD_JOB, MIGRATIONS_JOB
+from perfrun.controller.observed import JobState, Observed, PodFailure
+from perfrun.kube.client import Kube
+from perfrun.render.context import LABEL_RUN, RunContext
+
+# Container states that waiting will not fix: the run fails with the reason by name.
+FATAL_WAITING = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+SCALABLE = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"))
+
+
+def _key(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def readiness(obj: dict[str, Any]) -> str | None:
+    """``None`` when a Deployment/StatefulSet is ready, else 'Kind/name r/n ready'."""
+    want = (obj.get("spec") or {}).get("replicas", 1) or 0
+    status = obj.get("status") or {}
+    ready = status.get("ready_replicas") or status.get("readyReplicas") or 0
+    generation = obj["metadata"].get("generation")
+    seen = status.get("observed_generation") or status.get("observedGeneration")
+    if ready >= want and (generation is None or seen == generation):
+        return None
+    return f"{_key(obj)} {ready}/{want} ready"
+
+
+def pod_failures(pods: list[dict[str, Any]]) -> tuple[PodFailure, ...]:
+    found: list[PodFailure] = []
+    for pod in pods:
+        meta = pod["metadata"]
+        owner = _owner(pod)
+        status = pod.get("status") or {}
+        containers = (status.get("container_statuses") or status.get("containerStatuses") or []) + (
+            status.get("init_container_statuses") or status.get("initContainerStatuses") or []
+        )
+        for cs in containers:
+            state = cs.get("state") or {}
+            waiting = state.get("waiting") or {}
+            last = (cs.get("last_state") or cs.get("lastState") or {}).get("terminated") or {}
+            terminated = state.get("terminated") or {}
+            if waiting.get("reason") in FATAL_WAITING:
+                reason = waiting["reason"]
+                message = waiting.get("message") or ""
+                if reason == "CrashLoopBackOff" and last.get("reason") == "OOMKilled":
+                    reason, message = "OOMKilled", f"container {cs['name']} ran out of memory"
+                found.append(PodFailure(owner, meta["name"], reason, message))
+            elif "OOMKilled" in (terminated.get("reason"), last.get("reason")):
+                found.append(
+                    PodFailure(owner, meta["name"], "OOMKilled", f"container {cs['name']}")
+                )
+    return tuple(found)
+
+
+def _owner(pod: dict[str, Any]) -> str:
+    labels = pod["metadata"].get("labels") or {}
+    refs = pod["metadata"].get("owner_references") or pod["metadata"].get("ownerReferences") or []
+    if "job-name" in labels:
+        return f"Job/{labels['job-name']}"
+    for ref in refs:
+        if ref["kind"] == "ReplicaSet":
+            return "Deployment/" + str(ref["name"]).rsplit("-", 1)[0]
+        return f"{ref['kind']}/{ref['name']}"
+    return f"Pod/{pod['metadata']['name']}"
+
+
+def job_state(job: dict[str, Any] | None) -> JobState | None:
+    if job is None:
+        return None
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond["type"] in ("Complete", "SuccessCriteriaMet"):
+            return JobState(succeeded=True)
+        if cond["type"] in ("Failed", "FailureTarget"):
+            message = cond.get("message") or cond.get("reason") or ""
+            return JobState(failed=True, message=message)
+    return JobState()
+
+
+def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> Observed:
+    """One read pass over the run namespace (a handful of LIST calls, no writes)."""
+    namespace = kube.get("v1", "Namespace", ctx.namespace)
+    if namespace is None:
+        return Observed(missing=tuple(_key(m) for m in environment))
+    terminating = (namespace.get("status") or {}).get("phase") == "Terminating"
+    selector = f"{LABEL_RUN}={ctx.run_id}"
+    present: set[str] = set()
+    not_ready: list[str] = []
+    kinds = {(m["apiVersion"], m["kind"]) for m in environment}
+    for api_version, kind in sorted(kinds | set(SCALABLE)):
+        for obj in kube.list(api_version, kind, ctx.namespace, selector):
+            obj.setdefault("kind", kind)
+            present.add(_key(obj))
+            if (api_version, kind) in SCALABLE:
+                problem = readiness(obj)
+                if problem:
+                    not_ready.append(problem)
+    missing = tuple(_key(m) for m in environment if _key(m) not in present)
+    pods = kube.list("v1", "Pod", ctx.namespace, selector)
+    jobs: dict[str, JobState] = {}
+    for name in (MIGRATIONS_JOB, DATASET_JOB, LOAD_JOB):
+        state = job_state(kube.get("batch/v1", "Job", name, ctx.namespace))
+        if state is not None:
+            jobs[name] = state
+    return Observed(
+        namespace_exists=True,
+        namespace_terminating=terminating,
+        missing=missing,
+        not_ready=tuple(sorted(not_ready)),
+        pod_failures=pod_failures(pods),
+        jobs=jobs,
+    )

@@ -1,0 +1,141 @@
+"""One reconcile of one PerfRun: observe -> decide -> act -> status patch.
+
+Idempotent by construction: objects have deterministic names and are created only when
+missing, so a reconcile repeated after a crash creates nothing twice."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from perfrun.api.perfrun import PerfRun
+from perfrun.api.status import PerfRunStatus, Phase
+from perfrun.controller.machine import Action, Event, Plan, decide, rfc3339
+from perfrun.controller.observe import observe
+from perfrun.controller.observed import Observed
+from perfrun.controller.preflight import preflight
+from perfrun.controller.settings import OperatorSettings
+from perfrun.controller.status_update import next_status, status_patch
+from perfrun.kube.client import Kube
+from perfrun.render import jobs as render_jobs
+from perfrun.render import namespace as render_namespace
+from perfrun.render.all import environment as render_environment
+from perfrun.render.context import RunContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What one reconcile wants written: a status merge patch and events."""
+
+    patch: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    phase: Phase | None = None
+
+
+def context_for(body: dict[str, Any], settings: OperatorSettings) -> RunContext:
+    meta = body["metadata"]
+    return RunContext(
+        name=meta["name"],
+        perfrun_namespace=meta["namespace"],
+        uid=meta["uid"],
+        image=settings.image,
+        storage_class=settings.storage_class,
+    )
+
+
+def _invalid(body: dict[str, Any], problems: list[str], now: datetime) -> Outcome:
+    """A stored object our models refuse (e.g. applied before a CRD upgrade)."""
+    status = PerfRunStatus.model_validate(body.get("status") or {})
+    if status.phase == Phase.INVALID:
+        return Outcome({})
+    plan = Plan(Phase.INVALID, "InvalidSpec", "; ".join(problems))
+    plan.events.append(Event("Warning", "InvalidSpec", plan.message))
+    new = next_status(status, plan, body["metadata"].get("generation"), now)
+    return Outcome(status_patch(status, new), plan.events, Phase.INVALID)
+
+
+def reconcile(
+    body: dict[str, Any],
+    kube: Kube,
+    settings: OperatorSettings,
+    now: datetime | None = None,
+) -> Outcome:
+    now = now or datetime.now(UTC)
+    try:
+        run = PerfRun.model_validate(
+            {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
+        )
+    except ValidationError as exc:
+        return _invalid(body, [f"{e['loc']}: {e['msg']}" for e in exc.errors()], now)
+    status = PerfRunStatus.model_validate(body.get("status") or {})
+    ctx = context_for(body, settings)
+    environment = render_environment(run, ctx)
+    if status.phase in (None, Phase.PENDING):
+        observed = Observed()
+    else:
+        observed = observe(kube, ctx, environment)
+    created = body["metadata"].get("creationTimestamp") or rfc3339(now)
+    if isinstance(created, datetime):
+        created = rfc3339(created)
+    plan = decide(
+        run.spec,
+        status,
+        observed,
+        now,
+        created_at=created,
+        namespace=ctx.namespace,
+        run_id=ctx.run_id,
+        preflight=preflight(run.spec) if status.phase in (None, Phase.PENDING) else [],
+    )
+    for action in plan.actions:
+        _act(action, run, ctx, kube, environment, observed, plan, status, now)
+    new = next_status(status, plan, body["metadata"].get("generation"), now)
+    return Outcome(status_patch(status, new), plan.events, plan.phase)
+
+
+def _apply_missing(kube: Kube, manifests: list[dict[str, Any]], missing: set[str] | None) -> None:
+    for manifest in manifests:
+        key = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        if missing is None or key in missing:
+            kube.apply(manifest)
+
+
+def _act(
+    action: Action,
+    run: PerfRun,
+    ctx: RunContext,
+    kube: Kube,
+    environment: list[dict[str, Any]],
+    observed: Observed,
+    plan: Plan,
+    status: PerfRunStatus,
+    now: datetime,
+) -> None:
+    if action == Action.CREATE_NAMESPACE:
+        if kube.get("v1", "Namespace", ctx.namespace) is None:
+            kube.apply(render_namespace.namespace(run, ctx))
+    elif action == Action.APPLY_ENVIRONMENT:
+        missing = set(observed.missing) if observed.namespace_exists else None
+        _apply_missing(kube, environment, missing)
+    elif action in (Action.RUN_MIGRATIONS, Action.RUN_DATASET, Action.RUN_LOAD):
+        job_name, render = {
+            Action.RUN_MIGRATIONS: ("migrations", render_jobs.migrations_job),
+            Action.RUN_DATASET: ("dataset", render_jobs.dataset_job),
+            Action.RUN_LOAD: ("load", render_jobs.load_job),
+        }[action]
+        if job_name not in observed.jobs:
+            _apply_missing(kube, render(run, ctx), None)
+    elif action == Action.STOP_LOAD:
+        kube.delete("batch/v1", "Job", "load", ctx.namespace)
+    elif action == Action.ANALYZE:
+        from perfrun.controller.analyze import analyze_run
+
+        plan.updates.update(analyze_run(run, ctx, kube, status, now))
+    elif action == Action.DELETE_NAMESPACE:
+        kube.delete("v1", "Namespace", ctx.namespace)

@@ -1,0 +1,27 @@
+"""Operator settings, from the environment so the same binary runs on a laptop and in a pod."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from perfrun import __version__
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    image: str  # runs `perfrun seed|restore|load` inside Jobs
+    storage_class: str | None
+    interval: float  # seconds between reconciles of one run
+    janitor_interval: float
+    kubeconfig: str | None
+
+    @classmethod
+    def from_env(cls) -> OperatorSettings:
+        return cls(
+            image=os.environ.get("PERFRUN_IMAGE", f"ghcr.io/perfrun/perfrun:{__version__}"),
+            storage_class=os.environ.get("PERFRUN_STORAGE_CLASS") or None,
+            interval=float(os.environ.get("PERFRUN_RECONCILE_INTERVAL", "2")),
+            janitor_interval=float(os.environ.get("PERFRUN_JANITOR_INTERVAL", "30")),
+            kubeconfig=os.environ.get("KUBECONFIG") or None,
+        )
