@@ -46,6 +46,13 @@ class RunContext:
     image: str  # the perfrun image running `perfrun seed|restore|load` in Jobs
     storage_class: str | None = None  # for PVCs; None means the cluster default
     extra_labels: dict[str, str] = field(default_factory=dict)
+    # Mixed into the derived passwords so that knowing a PerfRun's uid is not enough to know
+    # its database passwords; the operator passes a value it keeps (e.g. from its own Secret).
+    secret_seed: str = ""
+    # Where the embedded Prometheus may reach the API server for pod discovery (the
+    # `kubernetes` Service's endpoints); empty means any address, on api_server_ports only.
+    api_server_cidrs: tuple[str, ...] = ()
+    api_server_ports: tuple[int, ...] = (443, 6443)
 
     @property
     def namespace(self) -> str:
@@ -66,3 +73,11 @@ class RunContext:
         }
         out.update(extra)
         return out
+
+    def part_labels(self, component: str, role: str) -> dict[str, str]:
+        """The run's labels plus which part of the environment an object belongs to."""
+        return self.labels(**{LABEL_COMPONENT: component, LABEL_ROLE: role})
+
+    def selector(self, component: str) -> dict[str, str]:
+        """A stable, minimal pod selector for one part (selectors are immutable)."""
+        return {LABEL_RUN: self.run_id, LABEL_COMPONENT: component}
