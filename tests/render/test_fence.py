@@ -1,0 +1,170 @@
+"""The namespace and its fence: PodSecurity labels, a quota that admits every pod the run
+will ever have, egress denied but for the namespace, DNS and egressAllow, least-privilege
+RBAC."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from tests.render.helpers import by_kind, context, pod_templates, render_everything, variant
+
+from perfrun.api import PerfRun
+from perfrun.api.types import parse_quantity
+from perfrun.render import jobs
+from perfrun.render.context import ANNOTATION_PERFRUN_UID
+from perfrun.render.namespace import fence, namespace
+
+
+def test_namespace_has_pod_security_labels_and_the_uid(run: PerfRun) -> None:
+    ctx = context(run)
+    ns = namespace(run, ctx)
+    level = run.spec.environment.pod_security
+    for mode in ("enforce", "audit", "warn"):
+        assert ns["metadata"]["labels"][f"pod-security.kubernetes.io/{mode}"] == level
+    assert ns["metadata"]["annotations"][ANNOTATION_PERFRUN_UID] == ctx.uid
+
+
+def test_restricted_level_is_carried_to_the_namespace() -> None:
+    def restrict(doc: dict[str, Any]) -> None:
+        doc["spec"]["environment"]["podSecurity"] = "restricted"
+
+    run = variant("perfrun-minimal.yaml", restrict)
+    labels = namespace(run, context(run))["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def _sum(manifests: list[dict[str, Any]], section: str, name: str) -> Decimal:
+    total = Decimal(0)
+    for owner, template in pod_templates(manifests):
+        count = owner["spec"].get("replicas", owner["spec"].get("parallelism", 1))
+        for c in template["spec"]["containers"]:
+            value = c["resources"][section].get(name)
+            total += parse_quantity(value) * count if value else 0
+    return total
+
+
+def test_quota_covers_every_pod_the_run_has(run: PerfRun) -> None:
+    everything = render_everything(run, context(run))
+    hard = by_kind(everything, "ResourceQuota")["perfrun-quota"]["spec"]["hard"]
+    pods = sum(
+        o["spec"].get("replicas", o["spec"].get("parallelism", 1))
+        for o, _ in pod_templates(everything)
+    )
+    assert int(hard["pods"]) >= pods
+    assert parse_quantity(hard["requests.cpu"]) >= _sum(everything, "requests", "cpu")
+    assert parse_quantity(hard["requests.memory"]) >= _sum(everything, "requests", "memory")
+    assert parse_quantity(hard["limits.memory"]) >= _sum(everything, "limits", "memory")
+    # ...and not absurdly more (headroom, not a blank cheque).
+    assert parse_quantity(hard["requests.cpu"]) <= _sum(everything, "requests", "cpu") * 2 + 1
+
+
+def test_every_container_is_sized_so_the_quota_admits_it(run: PerfRun) -> None:
+    for owner, template in pod_templates(render_everything(run, context(run))):
+        for c in template["spec"]["containers"]:
+            assert {"cpu", "memory"} <= c["resources"]["requests"].keys(), owner
+            assert "memory" in c["resources"]["limits"], owner
+            req = parse_quantity(c["resources"]["requests"]["memory"])
+            assert parse_quantity(c["resources"]["limits"]["memory"]) >= req
+
+
+def test_quota_counts_the_volumes(full: PerfRun) -> None:
+    hard = by_kind(fence(full, context(full)), "ResourceQuota")["perfrun-quota"]["spec"]["hard"]
+    assert hard["persistentvolumeclaims"] == "2"  # db 20Gi, queue 5Gi
+    assert parse_quantity(hard["requests.storage"]) == 25 * 2**30
+    assert hard["services.nodeports"] == "0" and hard["services.loadbalancers"] == "0"
+
+
+def test_spec_resources_are_used_as_given(full: PerfRun) -> None:
+    sts = by_kind(render_everything(full, context(full)), "StatefulSet")["db"]
+    db = sts["spec"]["template"]["spec"]["containers"][0]
+    assert db["resources"] == {
+        "requests": {"cpu": "1", "memory": "2Gi"},
+        "limits": {"cpu": "2", "memory": "4Gi"},
+    }
+    api = by_kind(render_everything(full, context(full)), "Deployment")["api"]
+    res = api["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert res == {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+
+
+def test_egress_is_denied_but_for_namespace_dns_and_egress_allow(full: PerfRun) -> None:
+    policies = by_kind(fence(full, context(full)), "NetworkPolicy")
+    egress = policies["perfrun-egress"]["spec"]
+    assert egress["podSelector"] == {}
+    assert egress["policyTypes"] == ["Egress"]
+    assert egress["egress"] == [
+        {"to": [{"podSelector": {}}]},
+        {
+            "to": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                    }
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        },
+        {
+            "to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}],
+            "ports": [{"protocol": "TCP", "port": 443}],
+        },
+    ]
+
+
+def test_egress_allow_without_ports_allows_every_port() -> None:
+    def allow(doc: dict[str, Any]) -> None:
+        doc["spec"]["environment"]["egressAllow"] = [{"cidr": "192.0.2.0/24"}]
+
+    run = variant("perfrun-minimal.yaml", allow)
+    rules = by_kind(fence(run, context(run)), "NetworkPolicy")["perfrun-egress"]["spec"]["egress"]
+    assert rules[-1] == {"to": [{"ipBlock": {"cidr": "192.0.2.0/24"}}]}
+
+
+def test_only_prometheus_may_reach_the_api_server(full: PerfRun) -> None:
+    ctx = context(full)
+    policy = by_kind(fence(full, ctx), "NetworkPolicy")["perfrun-prometheus-apiserver"]["spec"]
+    assert policy["podSelector"]["matchLabels"]["perfrun.dev/component"] == "prometheus"
+    ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
+    assert ports == set(ctx.api_server_ports)
+
+
+def test_run_service_account_may_only_write_the_load_summary(run: PerfRun) -> None:
+    objs = fence(run, context(run))
+    assert "perfrun-run" in by_kind(objs, "ServiceAccount")
+    rules = by_kind(objs, "Role")["perfrun-run"]["rules"]
+    for rule in rules:
+        assert rule["apiGroups"] == [""] and rule["resources"] == ["configmaps"]
+        assert "*" not in rule["verbs"] and "delete" not in rule["verbs"]
+        if rule["verbs"] != ["create"]:  # RBAC cannot restrict create by name
+            assert rule["resourceNames"] == [jobs.LOAD_SUMMARY_CONFIGMAP]
+    binding = by_kind(objs, "RoleBinding")["perfrun-run"]
+    assert binding["roleRef"]["name"] == "perfrun-run"
+    assert binding["subjects"][0]["name"] == "perfrun-run"
+
+
+def test_only_the_load_pods_and_prometheus_get_an_api_token(run: PerfRun) -> None:
+    for owner, template in pod_templates(render_everything(run, context(run))):
+        spec = template["spec"]
+        name = owner["metadata"]["name"]
+        if name == "load":
+            assert spec["serviceAccountName"] == "perfrun-run"
+            assert spec["automountServiceAccountToken"] is True
+        elif name == "prometheus":
+            assert spec["serviceAccountName"] == "perfrun-prometheus"
+        else:
+            assert spec["automountServiceAccountToken"] is False, name
+
+
+def test_prometheus_rbac_only_when_embedded(full: PerfRun) -> None:
+    objs = fence(full, context(full))
+    assert by_kind(objs, "Role")["perfrun-prometheus"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
+
+    def external(doc: dict[str, Any]) -> None:
+        doc["spec"]["analysis"]["prometheus"] = {"embedded": False, "url": "http://prom:9090"}
+
+    run = variant("perfrun-full.yaml", external)
+    objs = fence(run, context(run))
+    assert "perfrun-prometheus" not in by_kind(objs, "ServiceAccount")
+    assert "perfrun-prometheus-apiserver" not in by_kind(objs, "NetworkPolicy")
