@@ -25,7 +25,7 @@ SUBCOMMAND_MODULES = (
 def _cmd_crd(args: argparse.Namespace) -> int:
     from perfrun.api.crd import crd_yaml
 
-    text = crd_yaml()
+    text = crd_yaml(args.kind)
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -65,8 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"perfrun {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    crd = sub.add_parser("crd", help="print the PerfRun CustomResourceDefinition")
+    crd = sub.add_parser("crd", help="print a CustomResourceDefinition (PerfRun, PerfBaseline)")
     crd.add_argument("-o", "--output", help="write to this file instead of stdout")
+    crd.add_argument(
+        "--kind",
+        choices=("PerfRun", "PerfBaseline"),
+        default="PerfRun",
+        help="which CRD (default PerfRun); crds/ holds one file per kind",
+    )
     crd.set_defaults(func=_cmd_crd)
 
     validate = sub.add_parser("validate", help="validate PerfRun YAML files offline")

@@ -23,6 +23,49 @@ class Metric(StrEnum):
     QUEUE_DEPTH = "queueDepth"
 
 
+# A Prometheus metric name, and a list of label matchers as written inside braces.
+METRIC_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+LABEL_MATCHERS_PATTERN = r'^([a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"\s*,?\s*)*$'
+
+
+class SeriesNames(ApiModel):
+    """The series the built-in metrics are computed from. The defaults are what the perfrun
+    load engine serves on /metrics and what RabbitMQ's prometheus plugin exports, so a run
+    only sets these when it measures something else (e.g. the application's own histogram)."""
+
+    latency_histogram: str = Field(
+        "perfrun_request_duration_seconds",
+        pattern=METRIC_NAME_PATTERN,
+        max_length=200,
+        description="Histogram of request latency in seconds (its _bucket series are summed "
+        "across all load pods).",
+    )
+    requests_total: str = Field(
+        "perfrun_requests_total",
+        pattern=METRIC_NAME_PATTERN,
+        max_length=200,
+        description="Counter of requests; throughput and the error rate's denominator.",
+    )
+    error_matchers: str = Field(
+        'status_class=~"5xx|error"',
+        pattern=LABEL_MATCHERS_PATTERN,
+        max_length=500,
+        description="Label matchers picking failed requests out of requestsTotal.",
+    )
+    load_matchers: str = Field(
+        "",
+        pattern=LABEL_MATCHERS_PATTERN,
+        max_length=500,
+        description='Label matchers added to every load series, e.g. job="perfrun-load".',
+    )
+    queue_messages: str = Field(
+        "rabbitmq_queue_messages",
+        pattern=METRIC_NAME_PATTERN,
+        max_length=200,
+        description="Gauge of messages per queue (label queue); queueDepth sums it.",
+    )
+
+
 class PrometheusSource(ApiModel):
     """Where to query: a per-run Prometheus (embedded) or an existing one (url)."""
 
@@ -30,6 +73,11 @@ class PrometheusSource(ApiModel):
     url: HttpUrl | None = Field(None, description="An existing Prometheus; needs embedded: false.")
     query_timeout: Duration = Field("10s", description="Timeout of one query.")
     retries: int = Field(3, ge=0, le=10, description="Retries of a failed query.")
+    series: SeriesNames = Field(
+        default_factory=SeriesNames,
+        description="Series names behind the built-in metrics.",
+        json_schema_extra={"default": {}},
+    )
 
     __rules__ = (
         Rule(
@@ -47,13 +95,18 @@ class Gate(ApiModel):
     name: DnsLabel = Field(description="Name shown in status and reports.")
     metric: Metric | None = Field(None, description="A built-in metric.")
     promql: str | None = Field(
-        None, max_length=4096, description="A custom PromQL expression (instant value)."
+        None,
+        max_length=4096,
+        description="A custom PromQL expression, evaluated over the load window every step.",
     )
     queue: str | None = Field(
         None, max_length=255, description="queueDepth: one queue instead of the total."
     )
     max: Threshold | None = Field(
-        None, description="Upper bound: a number, duration (300ms) or percent; quote decimals."
+        None,
+        description="Upper bound: a number, duration (300ms) or percent; quote decimals. "
+        "Latency, errorRate and throughput are judged on the whole load window; queueDepth "
+        "and promql on every point of it.",
     )
     min: Threshold | None = Field(None, description="Lower bound, same forms as max.")
     drain_to: int | None = Field(
@@ -119,6 +172,15 @@ class Baseline(ApiModel):
         None, description="Store this run's results under that baseline name when it passes."
     )
 
+    __rules__ = (
+        Rule(
+            cel="self.tolerances.all(k, k in " + str([m.value for m in Metric]) + ")",
+            message="tolerances keys must be built-in metrics: " + ", ".join(Metric),
+            check=lambda b: all(k in Metric.__members__.values() for k in b.tolerances),
+            field_path=".tolerances",
+        ),
+    )
+
 
 class AnalysisSpec(ApiModel):
     """Where the numbers come from and how they are judged."""
@@ -129,8 +191,15 @@ class AnalysisSpec(ApiModel):
         json_schema_extra={"default": {}},
     )
     step: Duration = Field("15s", description="Resolution of range queries and gate windows.")
+    rate_window: Duration = Field(
+        "1m",
+        description="Window of rate() in time series (at least two scrape intervals); final "
+        "numbers use the whole load window instead.",
+    )
     gates: list[Gate] = Field(
-        default_factory=list, max_length=32, description="Gates; the verdict is the worst one.",
+        default_factory=list,
+        max_length=32,
+        description="Gates; the verdict is the worst one.",
         json_schema_extra=LIST_MAP_BY_NAME,
     )
     baseline: Baseline | None = Field(None, description="Regression check against a baseline.")

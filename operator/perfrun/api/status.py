@@ -93,6 +93,7 @@ class Regression(ApiModel):
     change_percent: float | None = Field(None, description="Change; positive is worse.")
     tolerance_percent: float = Field(description="Allowed regression.")
     outcome: Verdict = Field(description="Passed, Failed or Inconclusive.")
+    message: str = Field("", max_length=1024, description="Why, e.g. what was missing.")
 
 
 class Results(ApiModel):
