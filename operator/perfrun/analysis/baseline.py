@@ -1,0 +1,90 @@
+"""Comparing a run with a baseline (pure): per-metric tolerance, regression in percent.
+
+The change is signed so that positive is worse whatever the metric's direction: latency,
+error rate and queue depth regress upwards, throughput downwards."""
+
+from __future__ import annotations
+
+from perfrun.analysis.promql import HIGHER_IS_WORSE
+from perfrun.api.analysis import Baseline, Metric
+from perfrun.api.baseline import BaselineValues
+from perfrun.api.status import Regression, Results, Verdict
+
+# Metric -> field of Results / BaselineValues (same names in both).
+RESULT_FIELD = {
+    Metric.LATENCY_P50: "p50_ms",
+    Metric.LATENCY_P95: "p95_ms",
+    Metric.LATENCY_P99: "p99_ms",
+    Metric.ERROR_RATE: "error_rate",
+    Metric.THROUGHPUT: "throughput_rps",
+    Metric.QUEUE_DEPTH: "max_queue_depth",
+}
+
+
+def tolerance_percent(spec: Baseline, metric: Metric) -> float:
+    return float(spec.tolerances.get(metric, spec.max_regression).rstrip("%"))
+
+
+def change_percent(metric: Metric, baseline: float, value: float) -> float | None:
+    """Signed change, positive is worse; None when the baseline is 0 and the value is not."""
+    delta = value - baseline if metric in HIGHER_IS_WORSE else baseline - value
+    if baseline == 0:
+        return 0.0 if delta <= 0 else None
+    return 100.0 * delta / abs(baseline)
+
+
+def compare_one(
+    metric: Metric, baseline: float | None, value: float | None, tol: float
+) -> Regression:
+    common = {"metric": str(metric), "baseline": baseline, "value": value, "tolerance_percent": tol}
+    if baseline is None or value is None:
+        missing = "baseline has no value" if baseline is None else "this run has no value"
+        return Regression(**common, outcome=Verdict.INCONCLUSIVE, message=missing)
+    change = change_percent(metric, baseline, value)
+    if change is None:
+        return Regression(
+            **common,
+            outcome=Verdict.FAILED,
+            message=f"baseline is 0 and this run has {value:g}: an unbounded regression",
+        )
+    change = round(change, 3)
+    if change > tol:
+        return Regression(
+            **common,
+            change_percent=change,
+            outcome=Verdict.FAILED,
+            message=f"{change:+.1f}% worse than the baseline (tolerance {tol:g}%)",
+        )
+    return Regression(
+        **common,
+        change_percent=change,
+        outcome=Verdict.PASSED,
+        message=f"{change:+.1f}% (tolerance {tol:g}%)",
+    )
+
+
+def compare(spec: Baseline, baseline: BaselineValues | None, results: Results) -> list[Regression]:
+    """One Regression per compared metric; all Inconclusive when the baseline is missing."""
+    out = []
+    for metric in spec.metrics:
+        m = Metric(metric)
+        name = RESULT_FIELD[m]
+        tol = tolerance_percent(spec, m)
+        if baseline is None:
+            out.append(
+                Regression(
+                    metric=str(m),
+                    value=getattr(results, name),
+                    tolerance_percent=tol,
+                    outcome=Verdict.INCONCLUSIVE,
+                    message=f"baseline {spec.name!r} not found",
+                )
+            )
+            continue
+        out.append(compare_one(m, getattr(baseline, name), getattr(results, name), tol))
+    return out
+
+
+def values_of(results: Results) -> BaselineValues:
+    """The values a promotion stores."""
+    return BaselineValues(**{f: getattr(results, f) for f in RESULT_FIELD.values()})

@@ -1,0 +1,200 @@
+"""Prometheus I/O: instant and range queries with a timeout and transport retries, every
+failure turned into one :class:`QueryError` (never a crash), and a fetcher that counts errors
+per gate against its ``failureLimit``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from perfrun.analysis.model import Series
+
+RETRY_ON_STATUS = (429, 500, 502, 503, 504)
+
+
+class QueryError(Exception):
+    """A query that failed after its retries (unreachable, timed out, refused, bad PromQL)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One element of an instant vector."""
+
+    labels: dict[str, str]
+    value: float
+
+
+class PromApi(Protocol):
+    """What the analysis needs from Prometheus; tests may pass a fake."""
+
+    def ping(self) -> None: ...
+
+    def instant(self, query: str, at: float) -> list[Sample]: ...
+
+    def range(self, query: str, start: float, end: float, step: float) -> list[Series]: ...
+
+
+def _float(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class PrometheusClient:
+    """prometheus-api-client with a timeout and urllib3 retries (connect, read, 5xx, 429)."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0, retries: int = 3) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=0.2,
+            backoff_max=2.0,
+            status_forcelist=RETRY_ON_STATUS,
+            allowed_methods=None,
+            raise_on_status=False,
+        )
+        self._conn = PrometheusConnect(url=self.url, retry=retry, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PrometheusApiClientException as exc:
+            raise QueryError(f"{what}: Prometheus refused: {_short(exc)}") from exc
+        except requests.exceptions.Timeout as exc:
+            raise QueryError(f"{what}: timed out after {self.timeout_s:g}s") from exc
+        except requests.exceptions.RequestException as exc:
+            raise QueryError(
+                f"{what}: Prometheus at {self.url} unreachable: {_short(exc)}"
+            ) from exc
+        except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not Prometheus' shape
+            raise QueryError(f"{what}: unexpected answer: {_short(exc)}") from exc
+
+    def ping(self) -> None:
+        ok = self._call("ping", self._conn.check_prometheus_connection)
+        if not ok:
+            raise QueryError(f"ping: Prometheus at {self.url} answered with an error")
+
+    def instant(self, query: str, at: float) -> list[Sample]:
+        params = {"time": f"{at:.3f}"}
+        data = self._call(query, self._conn.custom_query, query, params=params)
+        return [
+            Sample(dict(item.get("metric", {})), _float(item.get("value", [0, "NaN"])[1]))
+            for item in data
+        ]
+
+    def range(self, query: str, start: float, end: float, step: float) -> list[Series]:
+        data = self._call(
+            query,
+            self._conn.custom_query_range,
+            query,
+            start_time=datetime.fromtimestamp(start, UTC),
+            end_time=datetime.fromtimestamp(end, UTC),
+            step=f"{max(step, 0.001):g}s",
+        )
+        out = []
+        for item in data:
+            points = [(float(t), _float(v)) for t, v in item.get("values", [])]
+            out.append(Series(metric="", labels=dict(item.get("metric", {})), points=points))
+        return out
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@dataclass
+class Fetcher:
+    """Memoised queries with per-caller error counting.
+
+    A gate asks through ``instant``/``range`` with its ``attempts`` (failureLimit + 1): each
+    failed attempt is one counted error; an answer is cached so gates sharing a query ask once.
+    Once Prometheus is known to be down (``down``), nothing is asked again: every call fails at
+    once with that reason, so a dead Prometheus costs one round of retries, not one per gate.
+    """
+
+    api: PromApi | None
+    down: str | None = None
+    errors: list[str] = field(default_factory=list)
+    _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def ping(self) -> None:
+        if self.api is None:
+            self.down = "no Prometheus URL given"
+            return
+        try:
+            self.api.ping()
+        except QueryError as exc:
+            self.down = str(exc)
+            self.errors.append(self.down)
+
+    def _ask(self, key: tuple[Any, ...], attempts: int, call: Any) -> tuple[Any, int, str]:
+        if key in self._cache:
+            return self._cache[key], 0, ""
+        if self.down is not None or self.api is None:
+            return None, max(attempts, 1), self.down or "no Prometheus"
+        failed, last = 0, ""
+        for _ in range(max(attempts, 1)):
+            try:
+                value = call()
+            except QueryError as exc:
+                failed, last = failed + 1, str(exc)
+                self.errors.append(last)
+                continue
+            self._cache[key] = value
+            return value, failed, last
+        return None, failed, last
+
+    def instant(
+        self, query: str, at: float, attempts: int = 1
+    ) -> tuple[list[Sample] | None, int, str]:
+        """(samples or None, errors, last error)."""
+        api = self.api
+        return self._ask(("i", query, at), attempts, lambda: api.instant(query, at) if api else [])
+
+    def range(
+        self, query: str, start: float, end: float, step: float, attempts: int = 1
+    ) -> tuple[list[Series] | None, int, str]:
+        api = self.api
+        return self._ask(
+            ("r", query, start, end, step),
+            attempts,
+            lambda: api.range(query, start, end, step) if api else [],
+        )
+
+
+def scalar(samples: list[Sample] | None) -> float | None:
+    """The value of a one-element vector; None when empty, NaN or ambiguous (never 0)."""
+    if not samples:
+        return None
+    values = [s.value for s in samples if not math.isnan(s.value) and not math.isinf(s.value)]
+    if len(values) != 1:
+        return None
+    return values[0]
+
+
+def clean_points(series: list[Series] | None) -> list[tuple[float, float]]:
+    """Points of a single-series result, NaN/Inf dropped; several series are summed per t."""
+    if not series:
+        return []
+    by_t: dict[float, float] = {}
+    for s in series:
+        for t, v in s.points:
+            if math.isfinite(v):
+                by_t[t] = by_t.get(t, 0.0) + v
+    return sorted(by_t.items())

@@ -1,0 +1,58 @@
+"""The bounded report that outlives the run's namespace: a ConfigMap beside the PerfRun (in
+the PerfRun's own namespace, owned by it, so it goes when the PerfRun is deleted and not when
+the run's namespace is torn down)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perfrun.api.perfrun import API_VERSION, KIND
+from perfrun.kube.client import Kube
+
+# A ConfigMap may hold 1 MiB; stay well below so status and etcd stay healthy.
+MAX_REPORT_BYTES = 512 * 1024
+
+
+def report_name(run_name: str) -> str:
+    return f"perfrun-report-{run_name}"[:253]
+
+
+def report_body(run: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """The ConfigMap manifest; ``files`` must already fit MAX_REPORT_BYTES (ValueError if not)."""
+    size = sum(len(k) + len(v.encode()) for k, v in files.items())
+    if size > MAX_REPORT_BYTES:
+        raise ValueError(f"report is {size} bytes, more than {MAX_REPORT_BYTES}")
+    meta = run["metadata"]
+    owner = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": report_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": {"app.kubernetes.io/managed-by": "perfrun", "perfrun.dev/run": meta["name"]},
+            "ownerReferences": [owner] if meta.get("uid") else [],
+        },
+        "data": files,
+    }
+
+
+def write_report(kube: Kube, run: dict[str, Any], files: dict[str, str]) -> str:
+    """Apply the report ConfigMap; returns its name (for status.report)."""
+    body = report_body(run, files)
+    kube.apply(body)
+    return str(body["metadata"]["name"])
+
+
+def read_report(kube: Kube, namespace: str, name: str) -> dict[str, str] | None:
+    obj = kube.get("v1", "ConfigMap", name, namespace)
+    if obj is None:
+        return None
+    return {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
