@@ -4,5 +4,6 @@ registered here so every test directory can use them."""
 pytest_plugins = [
     # one line per fixture module under tests/support/
     "tests.support.cluster",
+    "tests.support.prometheus",
     "tests.support.postgres",
 ]
