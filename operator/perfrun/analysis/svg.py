@@ -51,7 +51,7 @@ def _fmt(v: float) -> str:
 
 def render(chart: Chart, width: int = 920, height: int = 260) -> str:
     """One chart as an <svg> element; an explicit 'no data' panel when it has no points."""
-    left, right, top, bottom = 64, 16, 30, 36
+    left, right, top, bottom = 64, 36, 30, 36
     pw, ph = width - left - right, height - top - bottom
     all_pts = [p for line in chart.lines for p in line.points if math.isfinite(p[1])]
     out = [
