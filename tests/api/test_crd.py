@@ -66,6 +66,8 @@ def test_schema_is_structural() -> None:
             f"{path} has no type"
         )
         assert "anyOf" not in node, path
+        for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+            assert node.get(bound, True) is True, f"{path}: {bound} must be a boolean"
         if node["type"] == "array":
             assert isinstance(node.get("items"), dict), f"{path}: array without items"
         if "properties" in node:

@@ -100,7 +100,10 @@ def test_every_rule_reaches_the_crd() -> None:
         (lambda s: s["dataset"].__setitem__("into", "cache"), "kind postgres"),
         (lambda s: s["dataset"].__setitem__("into", "nothere"), "kind postgres"),
         (lambda s: s["dataset"].__setitem__("dump", {"path": "/d"}), "exactly one of synthetic"),
-        (lambda s: s["dataset"]["synthetic"]["tables"][1]["perParent"].update(table="x"), "perParent"),
+        (
+            lambda s: s["dataset"]["synthetic"]["tables"][1]["perParent"].update(table="x"),
+            "perParent",
+        ),
         (lambda s: s["load"]["scenarios"][1].__setitem__("name", "dashboard"), "more than once"),
         (lambda s: s["analysis"]["gates"][0].__setitem__("name", "errors"), "more than once"),
         (lambda s: s["analysis"]["gates"][3].pop("within"), "drainTo and within"),
@@ -120,7 +123,10 @@ def test_every_rule_reaches_the_crd() -> None:
         (lambda s: s["analysis"]["prometheus"].__setitem__("embedded", False), "a url"),
         (lambda s: s["analysis"]["baseline"].__setitem__("maxRegression", "10"), "percentage"),
         (lambda s: s["environment"]["workloads"][0].__setitem__("replicas", -1), "greater than"),
-        (lambda s: s["environment"]["workloads"][0].__setitem__("image", "ghcr.io/Acme/shop"), "image"),
+        (
+            lambda s: s["environment"]["workloads"][0].__setitem__("image", "ghcr.io/Acme/shop"),
+            "image",
+        ),
     ],
 )
 def test_rule_refuses_a_broken_full_spec(mutate: Any, expected: str) -> None:

@@ -39,6 +39,12 @@ class Rule:
 
 
 def _add_rules_to_schema(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    # Empty lists and maps are defaults the API server must apply too: CEL rules read
+    # `self.components` and fail with "no such key" when it is absent.
+    for name, field in cls.model_fields.items():
+        prop = schema.get("properties", {}).get(field.alias or name)
+        if prop is not None and field.default_factory in (list, dict):
+            prop.setdefault("default", [] if field.default_factory is list else {})
     rules: tuple[Rule, ...] = getattr(cls, "__rules__", ())
     if rules:
         schema["x-kubernetes-validations"] = [r.to_crd() for r in rules]

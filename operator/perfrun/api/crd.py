@@ -75,6 +75,12 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
                     node["maxLength"] = b["maxLength"]
         else:  # pragma: no cover - guarded by a test over the whole schema
             raise ValueError(f"cannot express anyOf {branches!r} structurally")
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema 2020 writes a number; Kubernetes' OpenAPI v3 wants draft 4's boolean.
+        value = node.get(bound)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            node[flag] = value
+            node[bound] = True
     if "const" in node:
         node["enum"] = [node.pop("const")]
         node.setdefault("type", "string")
@@ -86,6 +92,21 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
     if node.get("type") == "object" and "properties" in node:
         node.pop("additionalProperties", None)
     return node
+
+
+def _fill_defaults(node: dict[str, Any]) -> None:
+    """Turn ``default: {}`` into the object its children's defaults make: the API server
+    checks defaults against the CEL rules without applying nested defaults first."""
+    for child in node.get("properties", {}).values():
+        _fill_defaults(child)
+    if isinstance(node.get("items"), dict):
+        _fill_defaults(node["items"])
+    if node.get("default") == {} and "properties" in node:
+        node["default"] = {
+            name: child["default"]
+            for name, child in node["properties"].items()
+            if "default" in child
+        }
 
 
 def _is_int_or_string(branches: list[dict[str, Any]]) -> bool:
@@ -103,6 +124,7 @@ def openapi_schema() -> dict[str, Any]:
     """The structural openAPIV3Schema of the PerfRun resource."""
     spec = _schema_of(PerfRunSpec)
     status = _schema_of(PerfRunStatus)
+    _fill_defaults(spec)
     root_rules = [r.to_crd() for r in PerfRun.__rules__]
     return {
         "type": "object",

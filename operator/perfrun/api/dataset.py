@@ -226,6 +226,7 @@ class Synthetic(ApiModel):
     epoch: str = Field(
         "2026-01-01T00:00:00Z",
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+        max_length=20,
         description="Fixed 'now' for timestamps, so data does not depend on the clock.",
     )
     tables: list[Table] = Field(
@@ -280,6 +281,7 @@ class Dump(ApiModel):
     sha256: str | None = Field(
         None,
         pattern=r"^[a-f0-9]{64}$",
+        max_length=64,
         description="Expected checksum of the dump file; a mismatch refuses it.",
     )
     format: Literal["auto", "custom", "directory", "tar", "plain"] = Field(

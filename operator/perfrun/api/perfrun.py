@@ -107,6 +107,5 @@ class PerfRun(ApiModel):
             message=f"metadata.name must be at most {MAX_NAME_LENGTH} characters: the run's "
             "namespace is perf-<name>-<suffix>",
             check=lambda r: len(str(r.metadata.get("name", ""))) <= MAX_NAME_LENGTH,
-            field_path=".metadata.name",
         ),
     )

@@ -74,7 +74,7 @@ def _line(error: Any) -> str:
     if error["type"] == "perfrun_rule":
         field_path = ctx.get("field_path", "")
         full = f"{path}{field_path}" if path else field_path.lstrip(".")
-        return f"{full}: {ctx['message']}"
+        return f"{full}: {ctx['message']}" if full else str(ctx["message"])
     if error["type"] == "extra_forbidden":
         unknown = str(loc[-1])
         hint = difflib.get_close_matches(unknown, sorted(_known_keys()), n=1)
