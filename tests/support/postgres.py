@@ -20,6 +20,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate")
-            + ["stop"],
+            self._cmd(
+                str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop"
+            ),
             check=False,
             capture_output=True,
             timeout=60,
@@ -101,7 +103,7 @@ def start_postgres(base_dir: Path) -> PostgresServer:
     server.socket_dir.mkdir()
     if run_as:
         shutil.chown(server.socket_dir, run_as, run_as)
-    subprocess.run(
+    init = subprocess.run(
         server._cmd(
             str(bin_dir / "initdb"),
             "-D",
@@ -113,10 +115,13 @@ def start_postgres(base_dir: Path) -> PostgresServer:
             "--locale=C",
             "--no-sync",
         ),
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    if init.returncode != 0:
+        raise RuntimeError(f"initdb failed (exit {init.returncode}): {init.stderr or init.stdout}")
     options = " ".join(
         [
             f"-p {server.port}",
@@ -174,12 +179,18 @@ def _admin(server: PostgresServer, sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+def postgres_server() -> Iterator[PostgresServer]:
+    # Its own temp dir, not pytest's numbered basetemp: concurrent pytest sessions on the same
+    # machine prune each other's old basetemps, which would delete a running data directory.
+    base = Path(tempfile.mkdtemp(prefix="perfrun-pg-"))
     try:
-        yield server
+        server = start_postgres(base / "pg")
+        try:
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
