@@ -26,7 +26,7 @@ from perfrun.load import summary as summary_mod
 from perfrun.load.adaptive import Controller
 from perfrun.load.budget import CreationBudget, Share, rate_limiter
 from perfrun.load.metrics import LoadMetrics
-from perfrun.load.schedule import Step, level_rate, phase_offset, plan, ramp_end, step_at
+from perfrun.load.schedule import Arrivals, Step, level_rate, phase_offset, plan, ramp_end, step_at
 from perfrun.load.stats import Recorder
 from perfrun.load.templates import (
     AccountPicker,
@@ -284,6 +284,8 @@ class Engine:
                 retry = status is None or status in RETRY_STATUSES
                 if not retry or attempt >= self.max_retries or self._stopping:
                     break
+                if self._now() >= ramp_end(self.steps):
+                    break  # the ramp is over: no new attempts, only the drain
                 attempt += 1
                 backoff = min(RETRY_BACKOFF_S * 2 ** (attempt - 1), RETRY_BACKOFF_MAX_S)
                 await self._sleep(backoff * (0.5 + self.rng.random()))
@@ -322,7 +324,10 @@ class Engine:
         budget holds it back, its latency still counts from the slot."""
         if not self.steps:
             return
-        t = phase_offset(self.share.index, self.share.count, max(1, self.steps[0].rate))
+        slots = Arrivals(
+            phase_offset(self.share.index, self.share.count, max(1, self.steps[0].rate))
+        )
+        t = slots.next(max(1, self.steps[0].rate))
         end = ramp_end(self.steps)
         while not self._stopping:
             step = step_at(self.steps, t)
@@ -330,7 +335,11 @@ class Engine:
                 break
             rate = self._current_rate(step)
             if rate <= 0:
+                slots.jump(self.steps[step].end)
                 t = self.steps[step].end
+                continue
+            t = slots.next(rate)
+            if step_at(self.steps, t) != step:
                 continue
             now = self._now()
             if t > now:
@@ -340,15 +349,16 @@ class Engine:
             if self.controller.aborted:
                 break
             sc = self._choose()
+            slots.advance()
             if sc is None:
-                t += 1.0 / rate
+                t = slots.next(rate)
                 continue
             if not await self._acquire():
                 self.recorder.dropped += 1
                 break
             # A send a hair early (sleeps under MIN_SLEEP_S are skipped) counts from the send.
             self._spawn(sc, min(t, self._now()), step)
-            t += 1.0 / rate
+            t = slots.next(rate)
         # Slots that were due but never went out (stopped, or the budget held them back).
         now = min(self._now(), end)
         while t < now:
@@ -357,10 +367,12 @@ class Engine:
                 break
             rate = self._current_rate(step)
             if rate <= 0:
+                slots.jump(self.steps[step].end)
                 t = self.steps[step].end
                 continue
             self.recorder.dropped += 1
-            t += 1.0 / rate
+            slots.advance()
+            t = slots.next(rate)
 
     async def _closed(self) -> None:
         """Virtual users: each sends, waits for the answer, thinks, sends again. The number of

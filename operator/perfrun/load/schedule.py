@@ -61,3 +61,30 @@ def phase_offset(index: int, count: int, rate: int) -> float:
     if rate <= 0:
         return 0.0
     return (index / count) / rate
+
+
+class Arrivals:
+    """Intended send times of the open model: ``base + n / rate``, re-based only when the rate
+    changes, so thousands of slots do not drift by summed float error (which would add or
+    lose a request at a step's end)."""
+
+    def __init__(self, start: float) -> None:
+        self.base = start
+        self.n = 0
+        self.rate = 0
+
+    def next(self, rate: int) -> float:
+        """The next slot at ``rate`` (> 0)."""
+        if rate != self.rate:
+            if self.rate > 0:
+                self.base += self.n / self.rate
+            self.n = 0
+            self.rate = rate
+        return self.base + self.n / rate
+
+    def advance(self) -> None:
+        self.n += 1
+
+    def jump(self, to: float) -> None:
+        """Skip to ``to`` (a step with nothing to send)."""
+        self.base, self.n, self.rate = to, 0, 0
