@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.support.cluster",
     "tests.support.prometheus",
     "tests.support.postgres",
+    "tests.support.loadservers",
 ]
