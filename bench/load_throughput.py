@@ -1,0 +1,209 @@
+"""Requests per second per CPU core, in one run against the same loopback nginx: this engine
+(`perfrun load`, closed model), wrk (Debian) and k6 (built from its Go module), printed as
+ratios; plus the HTTP client choice (aiohttp on uvloop vs httpx) measured the same way.
+
+CPU is the client process's own user+system time (``RUSAGE_CHILDREN`` around each child), so
+the figure is requests per client CPU-second whatever else the machine is doing.
+
+    .venv/bin/python bench/load_throughput.py [--seconds 5] [--connections 32]
+      [--k6 ~/.cache/perfrun/bin/k6-v1.8.1/k6]
+
+Build k6 once: GOTOOLCHAIN=local GOBIN=~/.cache/perfrun/bin/k6-v1.8.1 go install go.k6.io/k6@v1.8.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.loadservers import free_port, start_nginx, stop_nginx
+
+DEFAULT_K6 = Path.home() / ".cache/perfrun/bin/k6-v1.8.1/k6"
+
+
+def measured(cmd: list[str], timeout: float) -> tuple[str, float, float]:
+    """Run ``cmd``; return (stdout+stderr, wall seconds, CPU seconds of the child)."""
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return proc.stdout + proc.stderr, wall, cpu
+
+
+def bench_wrk(url: str, seconds: int, conns: int) -> tuple[int, float]:
+    out, _, cpu = measured(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", url + "/"], seconds + 30)
+    m = re.search(r"(\d+) requests in", out)
+    if not m:
+        raise RuntimeError(f"wrk output not understood: {out}")
+    return int(m.group(1)), cpu
+
+
+def bench_k6(k6: Path, url: str, seconds: int, conns: int, tmp: Path) -> tuple[int, float]:
+    script = tmp / "k6.js"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import http from 'k6/http';
+            export default function () {{ http.get('{url}/'); }}
+            """
+        )
+    )
+    summary = tmp / "k6-summary.json"
+    measured(
+        [
+            str(k6),
+            "run",
+            "--quiet",
+            "--no-color",
+            "--vus",
+            str(conns),
+            "--duration",
+            f"{seconds}s",
+            "--summary-export",
+            str(summary),
+            str(script),
+        ],
+        seconds + 60,
+    )
+    data = json.loads(summary.read_text())
+    cpu = _last_cpu
+    return int(data["metrics"]["http_reqs"]["count"]), cpu
+
+
+_last_cpu = 0.0
+
+
+def bench_perfrun(url: str, seconds: int, conns: int, tmp: Path) -> tuple[int, float]:
+    cfg = tmp / "load.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "target": url,
+                "scenarios": [{"name": "get", "weight": 1, "path": "/"}],
+                "budget": {"maxRps": 1_000_000, "maxInFlight": conns, "maxDuration": "10m"},
+                "ramp": {"model": "closed", "steps": [{"rate": conns, "hold": f"{seconds}s"}]},
+            }
+        )
+    )
+    summary = tmp / "perfrun-summary.json"
+    _, _, cpu = measured(
+        [
+            sys.executable,
+            "-m",
+            "perfrun.cli",
+            "load",
+            "-q",
+            "--config",
+            str(cfg),
+            "--summary",
+            str(summary),
+        ],
+        seconds + 60,
+    )
+    return int(json.loads(summary.read_text())["attempts"]), cpu
+
+
+CLIENT_BENCH = """
+import asyncio, sys, time
+kind, url, conns, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+count = 0
+async def main():
+    global count
+    end = time.monotonic() + seconds
+    if kind == "aiohttp":
+        import aiohttp, uvloop
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conns)) as s:
+            async def worker():
+                global count
+                while time.monotonic() < end:
+                    async with s.get(url) as r:
+                        await r.read()
+                    count += 1
+            await asyncio.gather(*[worker() for _ in range(conns)])
+    else:
+        import httpx
+        limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
+        async with httpx.AsyncClient(limits=limits) as c:
+            async def worker():
+                global count
+                while time.monotonic() < end:
+                    r = await c.get(url)
+                    r.read()
+                    count += 1
+            await asyncio.gather(*[worker() for _ in range(conns)])
+if kind == "aiohttp":
+    import uvloop; uvloop.run(main())
+else:
+    asyncio.run(main())
+print(count)
+"""
+
+
+def bench_client(kind: str, url: str, conns: int, seconds: int) -> tuple[int, float]:
+    out, _, cpu = measured(
+        [sys.executable, "-c", CLIENT_BENCH, kind, url + "/", str(conns), str(seconds)],
+        seconds + 60,
+    )
+    return int(out.strip().splitlines()[-1]), cpu
+
+
+def main() -> int:
+    global _last_cpu
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--k6", type=Path, default=DEFAULT_K6)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="perfrun-bench-"))
+    nginx = start_nginx(tmp, free_port(), access_log=False)
+    rows: dict[str, tuple[int, float]] = {}
+    try:
+        s, c = args.seconds, args.connections
+        rows["perfrun load"] = bench_perfrun(nginx.url, s, c, tmp)
+        if shutil.which("wrk"):
+            rows["wrk"] = bench_wrk(nginx.url, s, c)
+        else:
+            print("wrk: not installed (apt-get install wrk)")
+        if args.k6.exists():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            n, _ = bench_k6(args.k6, nginx.url, s, c, tmp)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            _last_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            rows["k6"] = (n, _last_cpu)
+        else:
+            print(f"k6: {args.k6} missing (see the docstring to build it)")
+        for kind in ("aiohttp", "httpx"):
+            for conns in (1, c):
+                rows[f"client {kind} c={conns}"] = bench_client(kind, nginx.url, conns, 3)
+    finally:
+        stop_nginx(nginx)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{'tool':<24}{'requests':>10}{'cpu s':>8}{'req/cpu-s':>11}")
+    per_core = {}
+    for name, (n, cpu) in rows.items():
+        per_core[name] = n / cpu if cpu > 0 else 0.0
+        print(f"{name:<24}{n:>10}{cpu:>8.2f}{per_core[name]:>11.0f}")
+    base = per_core["perfrun load"]
+    for other in ("wrk", "k6"):
+        if other in per_core and per_core[other] > 0:
+            print(f"perfrun load / {other}: {base / per_core[other]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
