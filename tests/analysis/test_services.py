@@ -143,6 +143,8 @@ def test_drain_gate_passes_when_drained_in_time_and_fails_when_not(
         return bool(res) and float(res[0]["value"][1]) == n
 
     wait_for(lambda: seen(drains, 25) and seen(stuck, 5), "queue depths in Prometheus")
+    # Range queries have whole-second ends: let the load window hold a few scrapes of the peak.
+    wait_for(lambda: time.time() > start + 5, "a load window of several scrapes")
     end = time.time()  # the load stops; the workers catch up on one queue only
     time.sleep(1.5)
     rabbitmq.purge(drains)
