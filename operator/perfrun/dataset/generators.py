@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from itertools import accumulate
 from typing import Protocol
 
@@ -155,18 +156,17 @@ class TextGen:
     min_len: int
     max_len: int
 
-    def take(self, chunk: Chunk) -> list[str]:
-        r = self.rng.random
-        lo, span = self.min_len, self.max_len - self.min_len + 1
+    def __post_init__(self) -> None:
         room = len(_CORPUS) - self.max_len - 1
-        starts = [a for a in _WORD_STARTS if a < room]
-        n_starts = len(starts)
-        out = []
-        for _ in range(chunk.size):
-            n = lo + int(r() * span)
-            at = starts[int(r() * n_starts)]
-            out.append(_CORPUS[at : at + n])
-        return out
+        self._starts = [a for a in _WORD_STARTS if a < room]
+
+    def take(self, chunk: Chunk) -> list[str]:
+        r, corpus, starts = self.rng.random, _CORPUS, self._starts
+        lo, span, n_starts = self.min_len, self.max_len - self.min_len + 1, len(self._starts)
+        return [
+            corpus[(at := starts[int(r() * n_starts)]) : at + lo + int(r() * span)]
+            for _ in range(chunk.size)
+        ]
 
 
 @dataclass
@@ -207,6 +207,14 @@ class WeightedGen:
         return [vals[min(bisect_right(cum, r() * total), last)] for _ in range(chunk.size)]
 
 
+@cache
+def _times_of_day() -> tuple[str, ...]:
+    """'HH:MM:SS+00' for every second of a day: a lookup beats formatting per row."""
+    return tuple(
+        f"{h:02d}:{m:02d}:{sec:02d}+00" for h in range(24) for m in range(60) for sec in range(60)
+    )
+
+
 @dataclass
 class TimestampGen:
     """Times within ``spread`` seconds before ``epoch``, denser towards the epoch (growth)."""
@@ -214,24 +222,22 @@ class TimestampGen:
     rng: random.Random
     epoch: datetime
     spread_s: float
-    _days: dict[int, str] = field(default_factory=dict)
 
-    def _day(self, day: int) -> str:
-        text = self._days.get(day)
-        if text is None:
-            text = (_UNIX + timedelta(days=day)).strftime("%Y-%m-%d")
-            self._days[day] = text
-        return text
+    def __post_init__(self) -> None:
+        self._now = int(self.epoch.timestamp())
+        self._first_day = (self._now - int(self.spread_s)) // 86400
+        days = self._now // 86400 - self._first_day + 1
+        self._days = [
+            (_UNIX + timedelta(days=self._first_day + d)).strftime("%Y-%m-%d ") for d in range(days)
+        ]
 
     def take(self, chunk: Chunk) -> list[str]:
-        r, spread = self.rng.random, self.spread_s
-        now = int(self.epoch.timestamp())
-        out = []
-        for _ in range(chunk.size):
-            day, sec = divmod(now - int(spread * (1.0 - math.sqrt(r()))), 86400)
-            hour, rest = divmod(sec, 3600)
-            out.append(f"{self._day(day)} {hour:02d}:{rest // 60:02d}:{rest % 60:02d}+00")
-        return out
+        r, sqrt, spread, now = self.rng.random, math.sqrt, self.spread_s, self._now
+        days, base, tods = self._days, self._first_day, _times_of_day()
+        return [
+            days[(t := now - int(spread * (1.0 - sqrt(r())))) // 86400 - base] + tods[t % 86400]
+            for _ in range(chunk.size)
+        ]
 
 
 @dataclass
