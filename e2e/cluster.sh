@@ -44,6 +44,17 @@ die() {
 	exit 1
 }
 
+# Serialise concurrent invocations (e.g. two pytest sessions calling `up` at once).
+take_lock() {
+	local file="$1"
+	mkdir -p "$(dirname "$file")"
+	exec 9>"$file"
+	if ! flock -n 9; then
+		log "waiting for another cluster.sh holding $file"
+		flock -w "${PERFRUN_LOCK_TIMEOUT:-3600}" 9 || die "timed out waiting for $file"
+	fi
+}
+
 version_of() {
 	case "$1" in
 	etcd) echo "$ETCD_VERSION" ;;
@@ -91,6 +102,7 @@ check_pins() {
 
 cmd_build() {
 	local missing=() pkgs=() c
+	take_lock "$BIN_ROOT/.build.lock"
 	for c in "${COMPONENTS[@]}"; do
 		[[ -x "$(bin_path "$c")" ]] || missing+=("$c")
 	done
@@ -117,7 +129,7 @@ cmd_build() {
 	local start=$SECONDS
 	(
 		cd "$GOBUILD_DIR"
-		GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -buildvcs=false -mod=readonly" CGO_ENABLED=0 \
+		GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -buildvcs=false -mod=readonly" \
 			"$go" build -p "${PERFRUN_BUILD_P:-2}" -trimpath -ldflags="$ldflags" -o "$tmp/" "${pkgs[@]}"
 	) || {
 		rm -rf "$tmp"
@@ -221,7 +233,8 @@ start_process() {
 	mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids"
 	log "starting $name"
 	# setsid: own session, so a Ctrl-C in the caller's terminal does not kill the cluster.
-	setsid "$@" >>"$RUN_DIR/logs/$name.log" 2>&1 </dev/null &
+	# 9>&-: the daemon must not inherit (and so hold forever) the lock taken by take_lock.
+	setsid "$@" >>"$RUN_DIR/logs/$name.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$(pid_file "$name")"
 }
 
@@ -335,7 +348,7 @@ etcd_healthy() {
 		--key "$p/apiserver-etcd-client.key" "https://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'
 }
 apiserver_ready() { [[ "$(kctl get --raw /readyz 2>/dev/null)" == "ok" ]]; }
-default_sa_exists() { kctl -n default get serviceaccount default; }
+default_sa_exists() { kctl -n default get serviceaccount default >/dev/null 2>&1; }
 nodes_ready() {
 	local i
 	for ((i = 0; i < KWOK_NODES; i++)); do
@@ -390,8 +403,13 @@ EOF
 cmd_up() {
 	local start=$SECONDS
 	ensure_built
-	mkdir -p "$RUN_DIR"
 	if all_running && cluster_ready; then
+		log "cluster already running and ready; kubeconfig: $(kubeconfig_path)"
+		return 0
+	fi
+	take_lock "$RUN_DIR.lock"
+	mkdir -p "$RUN_DIR"
+	if all_running && cluster_ready; then # another `up` finished while we waited
 		log "cluster already running and ready; kubeconfig: $(kubeconfig_path)"
 		return 0
 	fi
@@ -473,32 +491,19 @@ stray_pids() {
 		pid="${f#/proc/}"
 		pid="${pid%/cmdline}"
 		[[ "$pid" == "$$" ]] && continue
-		if tr '\0' '\n' <"$f" 2>/dev/null | head -1 | grep -q "^$BIN_ROOT/" &&
-			tr '\0' ' ' <"$f" 2>/dev/null | grep -q -- "$RUN_DIR"; then
+		if { tr '\0' '\n' <"$f" | head -1 | grep -q "^$BIN_ROOT/" &&
+			tr '\0' ' ' <"$f" | grep -q -- "$RUN_DIR"; } 2>/dev/null &&
+			! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
 			echo "$pid"
 		fi
 	done
 }
 
-cmd_down() {
-	local purge=0 p pid pids=() deadline
-	[[ "${1:-}" == "--purge" ]] && purge=1
-	for ((i = ${#PROCESSES[@]} - 1; i >= 0; i--)); do
-		p="${PROCESSES[$i]}"
-		if pid="$(alive_pid "$p" 2>/dev/null)"; then
-			log "stopping $p (pid $pid)"
-			kill -TERM "$pid" 2>/dev/null || true
-			pids+=("$pid")
-		fi
-		rm -f "$(pid_file "$p")"
-	done
-	for pid in $(stray_pids); do
-		log "stopping stray process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-80))"
-		kill -TERM "$pid" 2>/dev/null || true
-		pids+=("$pid")
-	done
-	deadline=$((SECONDS + 20))
-	for pid in "${pids[@]}"; do
+# SIGTERM the given pids, wait up to 20s, then SIGKILL what is left.
+terminate() {
+	local pid deadline=$((SECONDS + 20))
+	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "$@"; do
 		while kill -0 "$pid" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; do
 			if ((SECONDS >= deadline)); then
 				log "pid $pid did not exit on SIGTERM; sending SIGKILL"
@@ -509,6 +514,25 @@ cmd_down() {
 			sleep 0.1
 		done
 	done
+}
+
+cmd_down() {
+	local purge=0 p pid pids=() i
+	[[ "${1:-}" == "--purge" ]] && purge=1
+	for ((i = ${#PROCESSES[@]} - 1; i >= 0; i--)); do
+		p="${PROCESSES[$i]}"
+		if pid="$(alive_pid "$p" 2>/dev/null)"; then
+			log "stopping $p (pid $pid)"
+			terminate "$pid"
+		fi
+		rm -f "$(pid_file "$p")"
+	done
+	# Processes of this run dir whose pid file was lost.
+	for pid in $(stray_pids); do
+		log "stopping stray process $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)"
+		pids+=("$pid")
+	done
+	((${#pids[@]} == 0)) || terminate "${pids[@]}"
 	local left
 	left="$(stray_pids | tr '\n' ' ')"
 	[[ -z "${left// /}" ]] || die "processes still running after down: $left"
