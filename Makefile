@@ -39,6 +39,7 @@ test-fast: venv
 
 crd: venv
 	$(VENV)/bin/perfrun crd -o crds/perfrun.dev_perfruns.yaml
+	$(VENV)/bin/perfrun crd --kind PerfBaseline -o crds/perfrun.dev_perfbaselines.yaml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -2,6 +2,7 @@
 registered here so every test directory can use them."""
 
 pytest_plugins = [
+    "tests.support.operator",
     # one line per fixture module under tests/support/
     "tests.support.cluster",
     "tests.support.prometheus",

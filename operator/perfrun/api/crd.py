@@ -164,7 +164,7 @@ def crd() -> dict[str, Any]:
                 "plural": PLURAL,
                 "singular": SINGULAR,
                 "shortNames": list(SHORT_NAMES),
-                "categories": ["perfrun"],
+                "categories": ["perftest"],
             },
             "versions": [
                 {
@@ -234,7 +234,7 @@ def baseline_crd() -> dict[str, Any]:
                 "plural": BASELINE_PLURAL,
                 "singular": BASELINE_SINGULAR,
                 "shortNames": list(BASELINE_SHORT_NAMES),
-                "categories": ["perfrun"],
+                "categories": ["perftest"],
             },
             "versions": [
                 {

@@ -81,15 +81,10 @@ def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> None:
     _record(f"{body.metadata.namespace}/{body.metadata.name}", outcome.phase)
 
 
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-def start(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """First step right away, not a timer interval later."""
-    _reconcile_into(body, patch)
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=OperatorSettings.from_env().interval, idle=None)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=OperatorSettings.from_env().interval)
 def tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """One reconcile per interval and run; the only writer of a run's status, so two
+    handlers never race on a stale body (a restart resumes from the status)."""
     _reconcile_into(body, patch)
 
 

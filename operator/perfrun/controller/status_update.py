@@ -31,6 +31,8 @@ def next_status(
 def status_patch(old: PerfRunStatus, new: PerfRunStatus) -> dict[str, Any]:
     """A merge patch for the status subresource: only the top-level fields that changed
     (None deletes a field), so an idle reconcile writes nothing."""
-    before = old.model_dump(by_alias=True, mode="json")
-    after = new.model_dump(by_alias=True, mode="json")
-    return {k: v for k, v in after.items() if before.get(k) != v}
+    before = old.model_dump(by_alias=True, mode="json", exclude_none=True)
+    after = new.model_dump(by_alias=True, mode="json", exclude_none=True)
+    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
+    patch.update({k: None for k in before if k not in after})
+    return patch
