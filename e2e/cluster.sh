@@ -413,6 +413,11 @@ cmd_up() {
 		log "cluster already running and ready; kubeconfig: $(kubeconfig_path)"
 		return 0
 	fi
+	# Check every port first, so nothing starts when something is in the way.
+	local p
+	for p in "${PROCESSES[@]}"; do
+		alive_pid "$p" >/dev/null 2>&1 || check_ports_free "$p"
+	done
 	gen_certs
 	local pki="$RUN_DIR/pki"
 	write_kubeconfig "$(kubeconfig_path)" admin
