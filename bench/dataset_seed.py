@@ -7,6 +7,7 @@ included) on a throw-away PostgreSQL started here, in the same run:
   seed        the Seeder end to end: plan, schema check, generation and COPY streaming
   csv-stream  COPY ... FROM STDIN (FORMAT csv) streaming the pre-generated CSV file
   csv-server  COPY ... FROM '/file.csv' (FORMAT csv), read by the server itself
+  text-stream COPY ... FROM STDIN streaming the same rows pre-generated in COPY's text format
 
 Each is run ``--repeat`` times, alternating, on a fresh database; the best time counts (the
 machine is shared). Prints one line per run and the ratio seed / raw COPY (goal >= 0.8).
@@ -106,8 +107,9 @@ def write_csvs(ds: Dataset, out: Path) -> dict[str, Path]:
         from perfrun.dataset.rows import iter_batches
 
         path = out / f"{table.name}.csv"
-        with path.open("wb") as f:
+        with path.open("wb") as f, path.with_suffix(".txt").open("wb") as t:
             for batch in iter_batches(table, parents):
+                t.write(batch.data)
                 f.write(batch.data.replace(b"\t", b",").replace(b"\\N", b""))
         retained[table.name] = replay(table, parents).retained if table.retain else {}
         files[table.name] = path
@@ -123,15 +125,15 @@ def run_seed(ds: Dataset, dsn: str) -> tuple[float, int]:
     return dt, sum(t.rows for t in report.tables)
 
 
-def run_csv_stream(files: dict[str, Path], dsn: str) -> tuple[float, int]:
+def run_csv_stream(files: dict[str, Path], dsn: str, fmt: str = "csv") -> tuple[float, int]:
     rows = 0
     t0 = time.perf_counter()
     with psycopg.connect(dsn) as conn:
         for table, path in files.items():
             with conn.transaction(), conn.cursor() as cur:
                 with (
-                    cur.copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy,
-                    path.open("rb") as f,
+                    cur.copy(f"COPY {table} FROM STDIN (FORMAT {fmt})") as copy,
+                    path.with_suffix(".txt" if fmt == "text" else ".csv").open("rb") as f,
                 ):
                     while chunk := f.read(1 << 20):
                         copy.write(chunk)
@@ -184,18 +186,20 @@ def main() -> int:
                 ("seed", lambda dsn: run_seed(ds, dsn)),
                 ("csv-stream", lambda dsn: run_csv_stream(files, dsn)),
                 ("csv-server", lambda dsn: run_csv_server(files, dsn)),
+                ("text-stream", lambda dsn: run_csv_stream(files, dsn, "text")),
             )
             for name, fn in runs:
                 dsn = fresh_db(admin_dsn, make_dsn, "bench_" + name.replace("-", "_"))
                 seconds, rows = fn(dsn)
                 rate_now = rows / seconds
-                print(f"run {i + 1} {name:10s} {rows} rows {seconds:6.2f}s {rate_now:10.0f} rows/s")
+                print(f"run {i + 1} {name:11s} {rows} rows {seconds:6.2f}s {rate_now:10.0f} rows/s")
                 if name not in best or seconds < best[name][0]:
                     best[name] = (seconds, rows)
         rate = {k: r / s for k, (s, r) in best.items()}
         print("best: " + ", ".join(f"{k} {v:.0f} rows/s" for k, v in rate.items()))
         print(f"ratio seed / csv-stream COPY: {rate['seed'] / rate['csv-stream']:.2f}")
         print(f"ratio seed / csv-server COPY: {rate['seed'] / rate['csv-server']:.2f}")
+        print(f"ratio seed / text-stream COPY: {rate['seed'] / rate['text-stream']:.2f}")
     finally:
         if server is not None:
             server.stop()

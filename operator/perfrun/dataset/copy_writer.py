@@ -1,8 +1,8 @@
 """Stream one table into PostgreSQL with COPY, in one transaction.
 
 The transaction is the unit of truth: either the COPY and its COMMIT succeed and every row is
-there, or nothing of the table is. Batches go out as they are generated, so the server parses
-one batch while Python produces the next."""
+there, or nothing of the table is. Batches go out as they are generated, through a queue that
+a worker thread drains, so the server parses one batch while Python produces the next."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from perfrun.dataset.plan import TablePlan
 from perfrun.dataset.rows import DEFAULT_BATCH_ROWS, iter_batches
@@ -54,7 +55,9 @@ def load_table(
     retained: dict[str, list[str]] = {name: [] for name in table.retain}
     sent = 0
     with conn.transaction(), conn.cursor() as cur:
-        with cur.copy(copy_statement(table)) as copy:
+        # A queued writer sends from a worker thread (waiting on the socket without the GIL),
+        # so the next batch is generated while the server still parses the previous one.
+        with cur.copy(copy_statement(table), writer=QueuedLibpqWriter(cur)) as copy:
             for batch in iter_batches(table, parent_values, batch_rows):
                 digest.update(batch.data)
                 copy.write(batch.data)
