@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tests.support.cluster import KubeCluster, poll_until
 from tests.support.operator import OperatorProcess
 
@@ -95,9 +94,9 @@ def test_minimal_run_finishes_labels_everything_and_tears_down_after_ttl(
     ):
         for item in kube_cluster.get_json(kind, "-n", run_ns)["items"]:
             meta = item["metadata"]
-            if meta["name"] in ("default", "kube-root-ca.crt") or meta.get("ownerReferences"):
-                if kind != "pods":
-                    continue
+            system_made = meta["name"] in ("default", "kube-root-ca.crt")
+            if kind != "pods" and (system_made or meta.get("ownerReferences")):
+                continue  # made by Kubernetes controllers, not by the operator
             assert meta.get("labels", {}).get(LABEL_RUN) == run_id, f"{kind}/{meta['name']}"
 
     # keepOnFailure 20s: the namespace goes by itself, the PerfRun and its verdict stay

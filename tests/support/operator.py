@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.support.cluster import KubeCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +69,14 @@ class OperatorProcess:
 @pytest.fixture(scope="session")
 def perfrun_crds(kube_cluster: KubeCluster) -> None:
     """The project's CRDs, applied once and Established."""
-    kube_cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    kube_cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=perfrun-tests",
+        "-f",
+        str(REPO_ROOT / "crds"),
+    )
     kube_cluster.kubectl(
         "wait", "--for=condition=Established", "crd/perfruns.perfrun.dev", "--timeout=60s"
     )
