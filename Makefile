@@ -41,5 +41,9 @@ crd: venv
 	$(VENV)/bin/perfrun crd -o crds/perfrun.dev_perfruns.yaml
 	$(VENV)/bin/perfrun crd --kind PerfBaseline -o crds/perfrun.dev_perfbaselines.yaml
 
+# The README's main job: a sample PerfRun against the local cluster, followed to its verdict.
+demo: system-deps venv cluster-build
+	bash e2e/demo.sh
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
