@@ -1,10 +1,9 @@
 """Root of the test suite. Fixtures that start real components live in tests/support/ and are
-registered here so every test directory can use them."""
+registered here so every test directory can use them (cluster first: operator builds on it)."""
 
 pytest_plugins = [
-    "tests.support.cluster",  # first: the other fixture modules import it
+    "tests.support.cluster",
     "tests.support.operator",
-    # one line per fixture module under tests/support/
     "tests.support.prometheus",
     "tests.support.postgres",
     "tests.support.loadservers",

@@ -55,8 +55,8 @@ def _model_args(annotation: Any) -> Iterator[type[BaseModel]]:
         yield from _model_args(arg)
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
+def _path(loc: tuple[int | str, ...], root: str = "") -> str:
+    out = root
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
@@ -67,9 +67,9 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _line(error: Any) -> str:
+def _line(error: Any, root: str = "") -> str:
     loc = tuple(error["loc"])
-    path = _path(loc)
+    path = _path(loc, root)
     ctx = error.get("ctx") or {}
     if error["type"] == "perfrun_rule":
         field_path = ctx.get("field_path", "")
@@ -92,17 +92,24 @@ def _line(error: Any) -> str:
     return f"{path}: {msg}"
 
 
+def error_lines(exc: ValidationError, root: str = "") -> list[str]:
+    """One ``<field path>: <message>`` line per problem, paths starting at ``root`` (e.g.
+    ``load`` for a file holding exactly ``spec.load``). Every ``perfrun`` program that reads
+    a piece of the spec reports its problems this way."""
+    lines: list[str] = []
+    for error in exc.errors():
+        line = _line(error, root)
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
 def problems(document: dict[str, Any]) -> list[str]:
     """Every problem with one PerfRun document, one line each; empty when valid."""
     try:
         PerfRun.model_validate(document)
     except ValidationError as exc:
-        lines: list[str] = []
-        for error in exc.errors():
-            line = _line(error)
-            if line not in lines:
-                lines.append(line)
-        return lines
+        return error_lines(exc)
     return []
 
 

@@ -12,29 +12,11 @@ import yaml
 from pydantic import ValidationError
 
 from perfrun.api.dataset import Dataset
+from perfrun.api.validate import error_lines
 
 
 class ConfigError(ValueError):
     """An unreadable or invalid dataset config; the message names each bad field."""
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = "dataset"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def _line(error: Any) -> str:
-    path = _path(tuple(error["loc"]))
-    ctx = error.get("ctx") or {}
-    if error["type"] == "perfrun_rule":
-        return f"{path}{ctx.get('field_path', '')}: {ctx['message']}"
-    if error["type"] == "extra_forbidden":
-        return f"{path}: unknown field"
-    if error["type"] == "missing":
-        return f"{path}: required field is missing"
-    return f"{path}: {error['msg']}"
 
 
 def parse_dataset(document: Any) -> Dataset:
@@ -44,12 +26,7 @@ def parse_dataset(document: Any) -> Dataset:
     try:
         return Dataset.model_validate(document)
     except ValidationError as exc:
-        lines: list[str] = []
-        for error in exc.errors():
-            line = _line(error)
-            if line not in lines:
-                lines.append(line)
-        raise ConfigError("\n".join(lines)) from exc
+        raise ConfigError("\n".join(error_lines(exc, "dataset"))) from exc
 
 
 def load_dataset(path: Path) -> Dataset:

@@ -10,36 +10,12 @@ import yaml
 from pydantic import ValidationError
 
 from perfrun.api.load import LoadSpec
+from perfrun.api.validate import error_lines
 from perfrun.load.templates import TemplateError, compile_scenarios
 
 
 class ConfigError(ValueError):
     """The config cannot be run; the message has one ``field: problem`` line per problem."""
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = "load"
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("int", "str") or "[" in part:
-            continue  # union branch names pydantic adds
-        else:
-            out += f".{part}"
-    return out
-
-
-def _line(error: Any) -> str:
-    path = _path(tuple(error["loc"]))
-    ctx = error.get("ctx") or {}
-    if error["type"] == "perfrun_rule":
-        return f"{path}{ctx.get('field_path', '')}: {ctx['message']}"
-    if error["type"] == "missing":
-        return f"{path}: required field is missing"
-    if error["type"] == "extra_forbidden":
-        return f"{path}: unknown field"
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    return f"{path}: {msg}"
 
 
 def parse_load(data: Any) -> LoadSpec:
@@ -51,12 +27,7 @@ def parse_load(data: Any) -> LoadSpec:
     try:
         spec = LoadSpec.model_validate(data)
     except ValidationError as exc:
-        lines: list[str] = []
-        for err in exc.errors():
-            line = _line(err)
-            if line not in lines:
-                lines.append(line)
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError("\n".join(error_lines(exc, "load"))) from None
     try:
         compile_scenarios(spec)
     except TemplateError as exc:
