@@ -13,13 +13,17 @@ from pathlib import Path
 
 from perfrun import __version__
 
-# Packages whose `cli` module adds subcommands (operator, load, seed/restore, analyze/report).
-SUBCOMMAND_MODULES = (
-    "perfrun.controller.cli",
-    "perfrun.load.cli",
-    "perfrun.dataset.cli",
-    "perfrun.analysis.cli",
-)
+# Which package's `cli` module adds each subcommand. Only the module owning the command
+# given is imported: a load pod should not pay for importing the Prometheus client.
+SUBCOMMAND_MODULES = {
+    "operator": "perfrun.controller.cli",
+    "load": "perfrun.load.cli",
+    "seed": "perfrun.dataset.cli",
+    "restore": "perfrun.dataset.cli",
+    "analyze": "perfrun.analysis.cli",
+    "report": "perfrun.analysis.cli",
+    "baseline": "perfrun.analysis.cli",
+}
 
 
 def _cmd_crd(args: argparse.Namespace) -> int:
@@ -58,7 +62,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a plug-in command, only its module is imported (help
+    and unknown commands import them all, so every verb is listed)."""
     parser = argparse.ArgumentParser(
         prog="perfrun", description="Production-shaped, self-cleaning performance tests."
     )
@@ -79,19 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=_cmd_validate)
 
-    for module_name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # that package has no subcommands yet
-        module.register(sub)
+    command = next((a for a in argv or () if not a.startswith("-")), None)
+    if command in ("crd", "validate") or (command is None and "--version" in (argv or ())):
+        return parser
+    owner = SUBCOMMAND_MODULES.get(command or "")
+    for module_name in [owner] if owner else dict.fromkeys(SUBCOMMAND_MODULES.values()):
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     return int(args.func(args))
 
 
