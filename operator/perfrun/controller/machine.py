@@ -71,7 +71,6 @@ def _after(start: str, duration: str) -> datetime:
 
 
 def _terminal(
-    status: PerfRunStatus,
     spec: PerfRunSpec,
     phase: Phase,
     reason: str,
@@ -114,7 +113,6 @@ def decide(
     if phase == Phase.PENDING:
         if preflight:
             plan = _terminal(
-                status,
                 spec,
                 Phase.INVALID,
                 "InvalidSpec",
@@ -138,12 +136,9 @@ def decide(
 
     expires_at = status.expires_at or rfc3339(_after(created_at, spec.ttl.max_duration))
     if spec.abort:
-        return _terminal(
-            status, spec, Phase.ABORTED, "Aborted", "spec.abort was set", now, keep_for="0s"
-        )
+        return _terminal(spec, Phase.ABORTED, "Aborted", "spec.abort was set", now, keep_for="0s")
     if now >= parse_time(expires_at):
         return _terminal(
-            status,
             spec,
             Phase.EXPIRED,
             "Expired",
@@ -160,12 +155,23 @@ def decide(
     return _analyzing(spec, status, observed, now)
 
 
-def _failed(
-    spec: PerfRunSpec, status: PerfRunStatus, now: datetime, step: str, reason: str, message: str
-) -> Plan:
-    plan = _terminal(status, spec, Phase.FAILED, reason, message, now)
+def _failed(spec: PerfRunSpec, now: datetime, step: str, reason: str, message: str) -> Plan:
+    plan = _terminal(spec, Phase.FAILED, reason, message, now)
     plan.steps[step] = Outcome("False", reason, message)
     return plan
+
+
+def _job_step_failure(
+    spec: PerfRunSpec, observed: Observed, now: datetime, step: str, job: str, reason: str
+) -> Plan | None:
+    """The run fails when the step's Job failed, or any pod is broken beyond waiting."""
+    failed = _job_failure(observed, job)
+    if failed:
+        return _failed(spec, now, step, reason, failed)
+    failure = _pod_failure(observed)
+    if failure:
+        return _failed(spec, now, step, failure[0], failure[1])
+    return None
 
 
 def _pod_failure(observed: Observed) -> tuple[str, str] | None:
@@ -182,7 +188,7 @@ def _job_failure(observed: Observed, job: str) -> str | None:
     return None
 
 
-def _next_after_environment(spec: PerfRunSpec, status: PerfRunStatus) -> Plan:
+def _next_after_environment(spec: PerfRunSpec) -> Plan:
     if spec.dataset is not None and spec.dataset.snapshot is None:
         plan = Plan(Phase.RESTORING, "Restoring", f"restoring the dataset into {spec.dataset.into}")
         plan.actions.append(Action.RUN_DATASET)
@@ -205,16 +211,15 @@ def _provisioning(
     step = ConditionType.ENVIRONMENT_READY
     failure = _pod_failure(observed)
     if failure:
-        return _failed(spec, status, now, step, failure[0], failure[1])
+        return _failed(spec, now, step, failure[0], failure[1])
     migrations_failed = _job_failure(observed, MIGRATIONS_JOB)
     if migrations_failed:
-        return _failed(spec, status, now, step, "MigrationsFailed", migrations_failed)
+        return _failed(spec, now, step, "MigrationsFailed", migrations_failed)
     started = status.started_at or rfc3339(now)
     if now >= _after(started, spec.environment.ready_timeout):
         waiting = ", ".join(observed.not_ready + observed.missing) or "migrations"
         return _failed(
             spec,
-            status,
             now,
             step,
             "EnvironmentNotReady",
@@ -234,7 +239,7 @@ def _provisioning(
             plan = Plan(Phase.PROVISIONING, "Migrating", "running Job/migrations")
             plan.actions.append(Action.RUN_MIGRATIONS)
             return plan
-    plan = _next_after_environment(spec, status)
+    plan = _next_after_environment(spec)
     plan.steps[step] = Outcome("True", "Ready", "all components and workloads are ready")
     plan.events.append(Event("Normal", "EnvironmentReady", "all components and workloads ready"))
     return plan
@@ -242,12 +247,9 @@ def _provisioning(
 
 def _restoring(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now: datetime) -> Plan:
     step = ConditionType.DATASET_RESTORED
-    failed = _job_failure(observed, DATASET_JOB)
+    failed = _job_step_failure(spec, observed, now, step, DATASET_JOB, "DatasetJobFailed")
     if failed:
-        return _failed(spec, status, now, step, "DatasetJobFailed", failed)
-    failure = _pod_failure(observed)
-    if failure:
-        return _failed(spec, status, now, step, failure[0], failure[1])
+        return failed
     job = observed.jobs.get(DATASET_JOB)
     if job is None or not job.succeeded:
         plan = Plan(Phase.RESTORING, "Restoring", "running Job/dataset")
@@ -262,12 +264,9 @@ def _restoring(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now
 
 def _loading(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now: datetime) -> Plan:
     step = ConditionType.LOAD_COMPLETED
-    failed = _job_failure(observed, LOAD_JOB)
+    failed = _job_step_failure(spec, observed, now, step, LOAD_JOB, "LoadJobFailed")
     if failed:
-        return _failed(spec, status, now, step, "LoadJobFailed", failed)
-    failure = _pod_failure(observed)
-    if failure:
-        return _failed(spec, status, now, step, failure[0], failure[1])
+        return failed
     job = observed.jobs.get(LOAD_JOB)
     window_start = status.load_window.start if status.load_window else rfc3339(now)
     if job is None or not job.succeeded:
@@ -301,7 +300,7 @@ def _analyzing(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now
         return plan
     step = ConditionType.GATES_PASSED
     if verdict == Verdict.PASSED:
-        plan = _terminal(status, spec, Phase.SUCCEEDED, "Passed", "all gates passed", now)
+        plan = _terminal(spec, Phase.SUCCEEDED, "Passed", "all gates passed", now)
         plan.steps[step] = Outcome("True", "Passed", "all gates passed")
         return plan
     gates = status.results.gates if status.results else []
@@ -312,7 +311,7 @@ def _analyzing(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now
     ]
     message = "; ".join(bad) or f"verdict {verdict}"
     reason = "GatesFailed" if verdict == Verdict.FAILED else "Inconclusive"
-    return _failed(spec, status, now, step, reason, message)
+    return _failed(spec, now, step, reason, message)
 
 
 def _after_finish(status: PerfRunStatus, observed: Observed, now: datetime, phase: Phase) -> Plan:

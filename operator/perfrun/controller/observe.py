@@ -93,12 +93,20 @@ def job_state(job: dict[str, Any] | None) -> JobState | None:
     return JobState()
 
 
-def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> Observed:
-    """One read pass over the run namespace (a handful of LIST calls, no writes)."""
+def observe_namespace(kube: Kube, ctx: RunContext) -> Observed:
+    """Only whether the run's namespace exists: all a finished run needs (one GET)."""
     namespace = kube.get("v1", "Namespace", ctx.namespace)
     if namespace is None:
-        return Observed(missing=tuple(_key(m) for m in environment))
+        return Observed()
     terminating = (namespace.get("status") or {}).get("phase") == "Terminating"
+    return Observed(namespace_exists=True, namespace_terminating=terminating)
+
+
+def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> Observed:
+    """One read pass over the run namespace (a handful of LIST calls, no writes)."""
+    seen = observe_namespace(kube, ctx)
+    if not seen.namespace_exists:
+        return Observed(missing=tuple(_key(m) for m in environment))
     selector = f"{LABEL_RUN}={ctx.run_id}"
     present: set[str] = set()
     not_ready: list[str] = []
@@ -120,7 +128,7 @@ def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> O
             jobs[name] = state
     return Observed(
         namespace_exists=True,
-        namespace_terminating=terminating,
+        namespace_terminating=seen.namespace_terminating,
         missing=missing,
         not_ready=tuple(sorted(not_ready)),
         pod_failures=pod_failures(pods),

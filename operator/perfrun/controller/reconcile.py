@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from perfrun.api.perfrun import PerfRun
-from perfrun.api.status import PerfRunStatus, Phase
+from perfrun.api.status import TERMINAL_PHASES, PerfRunStatus, Phase
 from perfrun.controller.machine import Action, Event, Plan, decide, rfc3339
-from perfrun.controller.observe import observe
+from perfrun.controller.observe import observe, observe_namespace
 from perfrun.controller.observed import Observed
 from perfrun.controller.preflight import preflight
 from perfrun.controller.settings import OperatorSettings
@@ -75,9 +75,13 @@ def reconcile(
         return _invalid(body, [f"{e['loc']}: {e['msg']}" for e in exc.errors()], now)
     status = PerfRunStatus.model_validate(body.get("status") or {})
     ctx = context_for(body, settings)
-    environment = render_environment(run, ctx)
+    finished = status.phase in TERMINAL_PHASES
+    # a finished run only tears down: one GET, no rendering, no LISTs
+    environment = [] if finished else render_environment(run, ctx)
     if status.phase in (None, Phase.PENDING):
         observed = Observed()
+    elif finished:
+        observed = observe_namespace(kube, ctx)
     else:
         observed = observe(kube, ctx, environment)
     created = body["metadata"].get("creationTimestamp") or rfc3339(now)
