@@ -6,6 +6,7 @@ annotations: the CRD's structural schema would prune anything kopf put in status
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from datetime import UTC, datetime
@@ -31,16 +32,11 @@ KUBE_WRITES = Gauge("perfrun_kube_writes", "Kubernetes API writes made by this p
 _phases: dict[str, str] = {}
 
 
-class _State:
-    settings: OperatorSettings | None = None
-    kube: Kube | None = None
-
-
+@functools.cache
 def _kube() -> tuple[Kube, OperatorSettings]:
-    if _State.kube is None or _State.settings is None:
-        _State.settings = OperatorSettings.from_env()
-        _State.kube = Kube(load_api_client(_State.settings.kubeconfig))
-    return _State.kube, _State.settings
+    """One API client and one settings object per process."""
+    settings = OperatorSettings.from_env()
+    return Kube(load_api_client(settings.kubeconfig)), settings
 
 
 @kopf.on.startup()
