@@ -30,6 +30,11 @@ def test_committed_crd_matches_the_models() -> None:
     assert CRD_FILE.read_text() == crd_yaml(), "CRD drift: run `make crd` and commit the result"
 
 
+def test_committed_baseline_crd_matches_the_models() -> None:
+    committed = (CRD_FILE.parent / "perfrun.dev_perfbaselines.yaml").read_text()
+    assert committed == crd_yaml("PerfBaseline"), "CRD drift: run `make crd` and commit"
+
+
 def test_perfrun_crd_prints_the_same_bytes() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "perfrun.cli", "crd"], capture_output=True, text=True, check=True
