@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support.cluster import KubeCluster
+from tests.support.cluster import KubeCluster, poll_until
 
 pytestmark = pytest.mark.cluster
 EXAMPLE = Path(__file__).parents[2] / "examples" / "perfrun-minimal.yaml"
@@ -102,3 +102,23 @@ def test_a_failed_run_is_not_promoted_without_force(
     )
     assert forced.returncode == 0, forced.stderr
     assert kube_cluster.exists("perfbaseline", "bad", "-n", kube_namespace)
+
+
+def test_report_configmap_is_stored_read_back_and_goes_with_its_perfrun(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_crds: None
+) -> None:
+    from perfrun.kube.client import Kube, load_api_client
+    from perfrun.kube.reports import read_report, write_report
+
+    perfrun_with_results(kube_cluster, kube_namespace, "release-3", "Passed")
+    run = kube_cluster.get_json("perfrun", "release-3", "-n", kube_namespace)
+    kube = Kube(load_api_client(str(kube_cluster.kubeconfig)))
+    files = {"report.md": "# release-3\n\nPassed", "report.json": '{"verdict": "Passed"}'}
+    name = write_report(kube, run, files)
+    assert read_report(kube, kube_namespace, name) == files
+    kube_cluster.kubectl("delete", "perfrun", "release-3", "-n", kube_namespace)
+    poll_until(
+        lambda: not kube_cluster.exists("configmap", name, "-n", kube_namespace),
+        timeout=60,
+        what="report ConfigMap garbage-collected with its PerfRun",
+    )
