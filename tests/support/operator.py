@@ -18,15 +18,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class OperatorProcess:
     """`perfrun operator --standalone -n NS` as a child process that a test may kill."""
 
-    def __init__(self, cluster: KubeCluster, namespace: str, log: Path) -> None:
+    def __init__(
+        self,
+        cluster: KubeCluster,
+        namespace: str,
+        log: Path,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.log = log
+        self.args = args
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     def start(self) -> None:
         env = dict(self.cluster.env, PERFRUN_RECONCILE_INTERVAL="1", PERFRUN_IMAGE="perfrun:test")
+        env.update(self.env)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -37,6 +47,7 @@ class OperatorProcess:
                     "--standalone",
                     "-n",
                     self.namespace,
+                    *self.args,
                 ],
                 env=env,
                 stdout=out,
