@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from tests.render.helpers import context, pod_templates, render_everything
+from tests.render.helpers import context, pod_templates, render_everything, variant
 
 from perfrun.api import PerfRun
 from perfrun.render.all import environment, readiness_targets
@@ -128,3 +128,32 @@ def test_context_keeps_its_api() -> None:
     assert ctx.namespace.startswith("perf-a-b-")
     assert ctx.run_id == ctx.namespace.removeprefix("perf-")
     assert ctx.labels(extra="x")["extra"] == "x"
+
+
+def test_users_pod_metadata_reaches_its_pods_and_never_beats_the_runs() -> None:
+    extra = {
+        "labels": {"team": "payments", "sidecar.istio.io/inject": "false"},
+        "annotations": {"example.com/cost-centre": "perf", "prometheus.io/scrape": "false"},
+    }
+
+    def add(doc: dict[str, Any]) -> None:
+        doc["spec"]["environment"]["workloads"][0]["podMetadata"] = extra
+        doc["spec"]["environment"]["migrations"]["podMetadata"] = extra
+        doc["spec"]["load"]["podMetadata"] = extra
+
+    run = variant("perfrun-full.yaml", add)
+    ctx = context(run)
+    templates = dict(
+        (owner["metadata"]["name"], t) for owner, t in pod_templates(render_everything(run, ctx))
+    )
+    first = run.spec.environment.workloads[0].name
+    for name in (first, "migrations", "load"):
+        meta = templates[name]["metadata"]
+        assert meta["labels"]["team"] == "payments", name
+        assert meta["labels"].items() >= ctx.labels().items(), name
+        assert meta["annotations"]["example.com/cost-centre"] == "perf", name
+    # the run's own scrape annotation wins over the user's
+    assert templates["load"]["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    # pods nobody asked to change get nothing extra
+    others = [t for n, t in templates.items() if n not in (first, "migrations", "load")]
+    assert others and all("team" not in t["metadata"]["labels"] for t in others)

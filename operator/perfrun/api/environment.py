@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic.config import JsonDict
 
 from perfrun.api.base import ApiModel, Rule, unique
+from perfrun.api.podmeta import PodMetadata
 from perfrun.api.types import (
     Cidr,
     DnsLabel,
@@ -123,6 +124,7 @@ class Workload(ApiModel):
         description="HTTP path of the readiness probe on `port` (needs `port`).",
     )
     resources: Resources | None = Field(None, description="Container requests and limits.")
+    pod_metadata: PodMetadata | None = Field(None, description="Extra pod labels/annotations.")
 
     __rules__ = (
         Rule(
@@ -144,6 +146,7 @@ class Migrations(ApiModel):
     env: list[EnvVar] = Field(default_factory=list, max_length=64, description="Extra env.")
     timeout: Duration = Field("10m", description="Fail the run when migrations take longer.")
     backoff_limit: int = Field(0, ge=0, le=5, description="Retries of a failed migration pod.")
+    pod_metadata: PodMetadata | None = Field(None, description="Extra pod labels/annotations.")
 
 
 class EgressRule(ApiModel):

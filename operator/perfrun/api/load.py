@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field
 
 from perfrun.api.base import ApiModel, Rule
 from perfrun.api.environment import LIST_MAP_BY_NAME
+from perfrun.api.podmeta import PodMetadata
 from perfrun.api.types import (
     DnsLabel,
     Duration,
@@ -188,6 +189,7 @@ class LoadSpec(ApiModel):
     budget: Budget = Field(description="Limits never exceeded.")
     ramp: Ramp = Field(description="How load rises.")
     adaptive: Adaptive | None = Field(None, description="Automatic back-off.")
+    pod_metadata: PodMetadata | None = Field(None, description="Extra load pod labels/annotations.")
 
     __rules__ = (
         Rule(

@@ -112,6 +112,7 @@ def migrations_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
         [container],
         security=security.pod_security(),
         restart_policy="Never",
+        extra=spec.pod_metadata,
     )
     deadline = max(1, math.ceil(parse_duration(spec.timeout)))
     return [job(ctx, "migrations", template, backoff_limit=spec.backoff_limit, deadline_s=deadline)]
@@ -202,6 +203,7 @@ def load_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
         volumes=perfrun_volumes("load-config"),
         service_account=RUN_SERVICE_ACCOUNT,
         restart_policy="Never",
+        extra=load.pod_metadata,
     )
     summary = obj("v1", "ConfigMap", ctx, LOAD_SUMMARY_CONFIGMAP, component="load", role="load")
     return [

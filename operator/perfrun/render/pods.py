@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from perfrun.api.podmeta import PodMetadata
 from perfrun.render.context import RunContext
 
 METRICS_PORT_NAME = "metrics"
@@ -38,13 +39,17 @@ def pod_template(
     volumes: list[dict[str, Any]] | None = None,
     service_account: str | None = None,
     restart_policy: str | None = None,
+    extra: PodMetadata | None = None,
 ) -> dict[str, Any]:
     """A pod template labelled with the run and its part. Pods get no API token unless they
     are given a ServiceAccount (only the load pods and Prometheus talk to the API server),
-    and no service-link environment (production pods do not see one either)."""
-    metadata: dict[str, Any] = {"labels": ctx.part_labels(component, role)}
-    if annotations:
-        metadata["annotations"] = dict(annotations)
+    and no service-link environment (production pods do not see one either). The user's
+    ``extra`` labels and annotations come first, so the run's own always win."""
+    labels = {**(extra.labels if extra else {}), **ctx.part_labels(component, role)}
+    merged = {**(extra.annotations if extra else {}), **(annotations or {})}
+    metadata: dict[str, Any] = {"labels": labels}
+    if merged:
+        metadata["annotations"] = merged
     spec: dict[str, Any] = {
         "automountServiceAccountToken": service_account is not None,
         "enableServiceLinks": False,

@@ -59,6 +59,7 @@ def workload_objects(run: PerfRun, ctx: RunContext, workload: Workload) -> list[
         ROLE,
         [container(run, ctx, workload)],
         security=security.pod_security(),
+        extra=workload.pod_metadata,
     )
     out: list[Manifest] = []
     if workload.port is not None:

@@ -1,0 +1,62 @@
+"""Extra labels and annotations for the pods a run creates: what platform teams put on
+production pods (mesh opt-outs, cost centres, node-local policies) belongs on the
+production-shaped copy too. Keys the operator relies on stay the operator's."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from perfrun.api.base import ApiModel, Rule
+
+# Kubernetes' qualified name: an optional DNS-subdomain prefix and a name of at most 63.
+QUALIFIED_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+RESERVED_PREFIX = "perfrun.dev/"
+RESERVED_KEY = "app.kubernetes.io/managed-by"
+_QUALIFIED = re.compile(QUALIFIED_NAME)
+
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE)]
+AnnotationValue = Annotated[str, StringConstraints(max_length=4096)]
+
+
+def _own_keys(keys: list[str]) -> bool:
+    return not any(k.startswith(RESERVED_PREFIX) or k == RESERVED_KEY for k in keys)
+
+
+def _valid_keys(keys: list[str]) -> bool:
+    return all(len(k) <= 253 and _QUALIFIED.match(k) for k in keys)
+
+
+class PodMetadata(ApiModel):
+    """Labels and annotations added to a pod template; the run's own labels win."""
+
+    labels: dict[str, LabelValue] = Field(
+        default_factory=dict, max_length=32, description="Extra pod labels."
+    )
+    annotations: dict[str, AnnotationValue] = Field(
+        default_factory=dict, max_length=32, description="Extra pod annotations."
+    )
+
+    __rules__ = (
+        Rule(
+            cel="self.labels.all(k, !k.startsWith('perfrun.dev/') && "
+            "k != 'app.kubernetes.io/managed-by') && self.annotations.all(k, "
+            "!k.startsWith('perfrun.dev/') && k != 'app.kubernetes.io/managed-by')",
+            message="keys under perfrun.dev/ and app.kubernetes.io/managed-by belong to the "
+            "operator",
+            check=lambda m: _own_keys([*m.labels, *m.annotations]),
+        ),
+        Rule(
+            cel=f"self.labels.all(k, size(k) <= 253 && k.matches('{QUALIFIED_NAME}')) && "
+            f"self.annotations.all(k, size(k) <= 253 && k.matches('{QUALIFIED_NAME}'))",
+            message="label and annotation keys must be qualified names like "
+            "example.com/team or sidecar.istio.io/inject",
+            check=lambda m: _valid_keys([*m.labels, *m.annotations]),
+        ),
+    )
