@@ -400,6 +400,23 @@ EOF
 	done | kctl apply -f - >/dev/null
 }
 
+# The default StorageClass: kube-controller-manager's in-tree hostPath provisioner (enabled by
+# --enable-hostpath-provisioner) creates a PV under /tmp for each claim and deletes it with the
+# claim, so StatefulSets with volumeClaimTemplates bind as they would on a real cluster.
+apply_storage_class() {
+	kctl apply -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+EOF
+}
+
 cmd_up() {
 	local start=$SECONDS
 	ensure_built
@@ -464,6 +481,7 @@ cmd_up() {
 		--service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
 		--cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
 		--service-cluster-ip-range 10.96.0.0/16 --cluster-name perfrun-e2e \
+		--enable-hostpath-provisioner \
 		--leader-elect=false --profiling=false --v 1
 	start_process kube-scheduler "$(bin_path kube-scheduler)" \
 		--kubeconfig "$RUN_DIR/scheduler.kubeconfig" \
@@ -481,6 +499,7 @@ cmd_up() {
 		--cidr 10.244.0.1/16 --node-ip 10.244.0.1 \
 		--server-address "127.0.0.1:$KWOK_PORT"
 	apply_nodes
+	apply_storage_class
 	local all="${PROCESSES[*]}"
 	wait_until "kube-controller-manager /healthz" "$UP_TIMEOUT" "$all" -- healthz_ok "$KCM_PORT"
 	wait_until "kube-scheduler /healthz" "$UP_TIMEOUT" "$all" -- healthz_ok "$SCHEDULER_PORT"
