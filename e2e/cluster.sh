@@ -417,18 +417,31 @@ volumeBindingMode: Immediate
 EOF
 }
 
+# What the running processes were started from: a changed flag or kwok stage means restart.
+config_stamp() {
+	cat "$E2E_DIR/cluster.sh" "$E2E_DIR/kwok-stages.yaml" | sha256sum | cut -d' ' -f1
+}
+
+config_current() {
+	[[ -f "$RUN_DIR/config.sha" && "$(cat "$RUN_DIR/config.sha")" == "$(config_stamp)" ]]
+}
+
 cmd_up() {
 	local start=$SECONDS
 	ensure_built
-	if all_running && cluster_ready; then
+	if all_running && cluster_ready && config_current; then
 		log "cluster already running and ready; kubeconfig: $(kubeconfig_path)"
 		return 0
 	fi
 	take_lock "$RUN_DIR.lock"
 	mkdir -p "$RUN_DIR"
-	if all_running && cluster_ready; then # another `up` finished while we waited
-		log "cluster already running and ready; kubeconfig: $(kubeconfig_path)"
-		return 0
+	if all_running && cluster_ready; then
+		if config_current; then # another `up` finished while we waited
+			log "cluster already running and ready; kubeconfig: $(kubeconfig_path)"
+			return 0
+		fi
+		log "cluster.sh or kwok-stages.yaml changed since this cluster started; restarting it"
+		cmd_down
 	fi
 	# Check every port first, so nothing starts when something is in the way.
 	local p
@@ -505,6 +518,7 @@ cmd_up() {
 	wait_until "kube-scheduler /healthz" "$UP_TIMEOUT" "$all" -- healthz_ok "$SCHEDULER_PORT"
 	wait_until "the default ServiceAccount" "$UP_TIMEOUT" "$all" -- default_sa_exists
 	wait_until "kwok node(s) to be Ready" "$UP_TIMEOUT" "$all" -- nodes_ready
+	config_stamp >"$RUN_DIR/config.sha"
 	log "cluster ready in $((SECONDS - start))s; kubeconfig: $(kubeconfig_path)"
 }
 

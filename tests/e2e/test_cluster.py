@@ -349,3 +349,48 @@ def test_resource_quota_status_is_filled_and_enforced(
     refused = kube_cluster.kubectl("-n", ns, "create", "configmap", "three", check=False)
     assert refused.returncode != 0
     assert "exceeded quota" in refused.stderr, refused.stderr
+
+
+def _pod_with_label(name: str, label: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {label: "true"}},
+            "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
+        }
+    )
+
+
+def test_pod_with_unpullable_image_label_waits_in_image_pull_backoff(
+    kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
+    ns = kube_namespace
+    label = "pod-image-pull-backoff.stage.kwok.x-k8s.io"
+    kube_cluster.kubectl("-n", ns, "create", "-f", "-", input=_pod_with_label("pull", label))
+
+    def waiting_reason() -> str | None:
+        pod = kube_cluster.get_json("-n", ns, "pod", "pull")
+        statuses = pod.get("status", {}).get("containerStatuses") or [{}]
+        return statuses[0].get("state", {}).get("waiting", {}).get("reason")
+
+    assert poll_until(waiting_reason, timeout=60, what="ImagePullBackOff") == "ImagePullBackOff"
+    assert kube_cluster.get_json("-n", ns, "pod", "pull")["status"]["phase"] == "Pending"
+
+
+def test_pod_with_unready_label_runs_but_never_gets_ready(
+    kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
+    ns = kube_namespace
+    label = "pod-running-unready.stage.kwok.x-k8s.io"
+    kube_cluster.kubectl("-n", ns, "create", "-f", "-", input=_pod_with_label("unready", label))
+
+    def phase() -> str | None:
+        phase = kube_cluster.get_json("-n", ns, "pod", "unready").get("status", {}).get("phase")
+        return phase if phase == "Running" else None
+
+    poll_until(phase, timeout=60, what="pod Running")
+    pod = kube_cluster.get_json("-n", ns, "pod", "unready")
+    ready = [c for c in pod["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready[0]["status"] == "False"
+    assert pod["status"]["containerStatuses"][0]["ready"] is False
