@@ -455,6 +455,17 @@ cmd_up() {
 	write_kubeconfig "$RUN_DIR/scheduler.kubeconfig" scheduler
 	write_kubeconfig "$RUN_DIR/kwok.kubeconfig" kwok
 	cp -f "$E2E_DIR/kwok-stages.yaml" "$RUN_DIR/kwok-stages.yaml"
+	# Every write, one line each (who, what, which object): tests count the API writes a
+	# PerfRun costs from this log rather than trusting the operator's own counter.
+	cat >"$RUN_DIR/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+EOF
 
 	start_process etcd "$(bin_path etcd)" \
 		--name perfrun-e2e --data-dir "$RUN_DIR/etcd" \
@@ -481,6 +492,8 @@ cmd_up() {
 		--service-cluster-ip-range 10.96.0.0/16 \
 		--endpoint-reconciler-type none \
 		--allow-privileged=true --profiling=false \
+		--audit-policy-file "$RUN_DIR/audit-policy.yaml" --audit-log-path "$RUN_DIR/logs/audit.log" \
+		--audit-log-maxsize 200 --audit-log-maxbackup 1 \
 		--event-ttl 1h --v 1
 	wait_until "kube-apiserver /readyz" "$UP_TIMEOUT" "etcd kube-apiserver" -- apiserver_ready
 
