@@ -12,18 +12,28 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 from kubernetes.dynamic.resource import Resource
 
+from perfrun import __version__
+
 FIELD_MANAGER = "perfrun-operator"
 
 
+USER_AGENT = f"perfrun/{__version__}"
+
+
 def load_api_client(kubeconfig: str | None = None) -> ApiClient:
-    """An ApiClient from the in-cluster service account, else from a kubeconfig file."""
+    """An ApiClient from the in-cluster service account, else from a kubeconfig file. It
+    says who it is, so the API server's audit log can tell perfrun's requests apart."""
+    api: ApiClient | None = None
     if kubeconfig is None:
         try:
             config.load_incluster_config()
-            return ApiClient()
+            api = ApiClient()
         except config.ConfigException:
             pass
-    return config.new_client_from_config(config_file=kubeconfig)
+    if api is None:
+        api = config.new_client_from_config(config_file=kubeconfig)
+    api.user_agent = USER_AGENT
+    return api
 
 
 class Kube:
