@@ -4,53 +4,21 @@ really run, so the run's Prometheus is unreachable and the honest verdict is Inc
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from tests.support.cluster import KubeCluster, poll_until
 from tests.support.operator import OperatorProcess
+from tests.support.perfruns import (
+    condition,
+    minimal,
+    perfrun,
+    run_namespaces,
+    wait_finished,
+)
 
 pytestmark = pytest.mark.cluster
-EXAMPLES = Path(__file__).parents[2] / "examples"
 LABEL_RUN = "perfrun.dev/run"
-
-
-def minimal(name: str, **ttl: str) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "perfrun-minimal.yaml").read_text())
-    doc["metadata"]["name"] = name
-    doc["spec"]["ttl"] = {"afterFinished": "10m", "keepOnFailure": "10m", **ttl}
-    return doc
-
-
-def perfrun(cluster: KubeCluster, ns: str, name: str) -> dict[str, Any]:
-    return cluster.get_json("perfrun", name, "-n", ns)
-
-
-def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
-    for cond in obj.get("status", {}).get("conditions", []):
-        if cond["type"] == ctype:
-            return dict(cond)
-    return {}
-
-
-def run_namespaces(cluster: KubeCluster, name: str) -> list[dict[str, Any]]:
-    items = cluster.get_json("namespaces", "-l", f"perfrun.dev/perfrun={name}")["items"]
-    return list(items)
-
-
-def wait_finished(cluster: KubeCluster, ns: str, name: str, timeout: int = 180) -> dict[str, Any]:
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Finished",
-        f"perfrun/{name}",
-        "-n",
-        ns,
-        f"--timeout={timeout}s",
-        timeout=timeout + 10,
-    )
-    return perfrun(cluster, ns, name)
 
 
 def test_minimal_run_finishes_labels_everything_and_tears_down_after_ttl(
