@@ -3,7 +3,7 @@ really run, so the run's Prometheus is unreachable and the honest verdict is Inc
 
 from __future__ import annotations
 
-import copy
+from typing import Any
 
 import pytest
 import yaml
@@ -11,11 +11,13 @@ from tests.support.cluster import KubeCluster, poll_until
 from tests.support.operator import OperatorProcess
 from tests.support.perfruns import (
     condition,
+    example,
     minimal,
     perfrun,
     run_namespaces,
     wait_finished,
 )
+from tests.support.watch import KubeWatch
 
 pytestmark = pytest.mark.cluster
 LABEL_RUN = "perfrun.dev/run"
@@ -107,32 +109,87 @@ def test_spec_that_cannot_run_stalls_without_a_namespace(
     assert run_namespaces(kube_cluster, name) == []
 
 
-def test_operator_killed_mid_run_resumes_and_duplicates_nothing(
+def full(name: str) -> dict[str, Any]:
+    """The full example (components with volumes, migrations, a seeded dataset, two
+    workloads) with its drain gate shortened: on kwok the queue never fills."""
+    doc = example("perfrun-full.yaml", name)
+    for gate in doc["spec"]["analysis"]["gates"]:
+        if "within" in gate:
+            gate["within"] = "3s"
+    return doc
+
+
+PHASES = ["Provisioning", "Restoring", "Loading", "Analyzing"]
+
+
+def new_phase(cluster: KubeCluster, ns: str, name: str, previous: str | None) -> str | None:
+    phase = perfrun(cluster, ns, name).get("status", {}).get("phase")
+    return phase if phase != previous else None
+
+
+def test_full_example_goes_through_every_phase_to_finished(
     kube_cluster: KubeCluster, kube_namespace: str, perfrun_operator: OperatorProcess
 ) -> None:
-    name = "e2e-chaos"
-    doc = minimal(name)
-    doc["spec"]["load"]["ramp"]["steps"] = [{"rate": 10, "hold": "20s"}]
-    kube_cluster.apply(yaml.safe_dump(copy.deepcopy(doc)), "-n", kube_namespace)
-    seen_phases: set[str] = set()
-    ns_uids: set[str] = set()
-    for _ in range(3):
-        phase = poll_until(
-            lambda: perfrun(kube_cluster, kube_namespace, name).get("status", {}).get("phase"),
-            timeout=60,
-            what="a phase",
-        )
-        seen_phases.add(phase)
-        perfrun_operator.kill()
-        ns_uids.update(n["metadata"]["uid"] for n in run_namespaces(kube_cluster, name))
-        perfrun_operator.start()
-    obj = wait_finished(kube_cluster, kube_namespace, name)
-    assert obj["status"]["phase"] in ("Failed", "Succeeded")
-    ns_uids.update(n["metadata"]["uid"] for n in run_namespaces(kube_cluster, name))
-    assert len(ns_uids) == 1, "more than one namespace was created for one run"
+    name = "e2e-full"
+    ns = kube_namespace
+    with KubeWatch(
+        kube_cluster, "perfrun", "-n", ns, f"--field-selector=metadata.name={name}"
+    ) as runs:
+        kube_cluster.apply(yaml.safe_dump(full(name)), "-n", ns)
+        obj = wait_finished(kube_cluster, ns, name, timeout=240)
+    assert runs.values(("status", "phase")) == [*PHASES, obj["status"]["phase"]]
+    assert obj["status"]["phase"] in ("Succeeded", "Failed")
+    for step in ("EnvironmentReady", "DatasetRestored", "LoadCompleted"):
+        assert condition(obj, step)["status"] == "True", condition(obj, step)
     run_ns = obj["status"]["namespace"]
-    jobs = kube_cluster.get_json("jobs", "-n", run_ns, "-l", "job-name=load")["items"]
-    jobs = jobs or kube_cluster.get_json("jobs", "-n", run_ns)["items"]
-    load_jobs = [j for j in jobs if j["metadata"]["name"] == "load"]
-    assert len(load_jobs) == 1
-    assert perfrun_operator.starts == 4
+    # the components' volumes were provisioned and bound, and carry the run's label
+    claims = kube_cluster.get_json("pvc", "-n", run_ns)["items"]
+    assert len(claims) >= 2
+    for claim in claims:
+        assert claim["status"]["phase"] == "Bound", claim["metadata"]["name"]
+        assert claim["metadata"]["labels"][LABEL_RUN] == obj["status"]["runId"]
+    jobs = {j["metadata"]["name"] for j in kube_cluster.get_json("jobs", "-n", run_ns)["items"]}
+    assert jobs == {"migrations", "dataset", "load"}
+
+
+def test_operator_killed_at_every_phase_boundary_resumes_and_duplicates_nothing(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_operator: OperatorProcess
+) -> None:
+    """SIGKILL the operator as soon as each new phase is written, start it again, and
+    follow the run to its end: one terminal state, and -- over the whole history, not
+    just at the end -- one namespace and one Job of each kind."""
+    name = "e2e-chaos"
+    ns = kube_namespace
+    selector = f"perfrun.dev/perfrun={name}"
+    with (
+        KubeWatch(kube_cluster, "namespaces", "-l", selector) as namespaces,
+        KubeWatch(kube_cluster, "jobs", "-A", "-l", selector) as jobs,
+        KubeWatch(
+            kube_cluster, "perfrun", "-n", ns, f"--field-selector=metadata.name={name}"
+        ) as runs,
+    ):
+        kube_cluster.apply(yaml.safe_dump(full(name)), "-n", ns)
+        killed_after: list[str] = []
+        while True:
+            previous = killed_after[-1] if killed_after else None
+            phase = poll_until(
+                lambda previous=previous: new_phase(kube_cluster, ns, name, previous),
+                timeout=120,
+                interval=0.1,
+                what=f"the phase after {previous}",
+            )
+            perfrun_operator.kill()
+            killed_after.append(phase)
+            perfrun_operator.start()
+            if phase not in PHASES:
+                break
+        obj = wait_finished(kube_cluster, ns, name, timeout=240)
+    assert killed_after[: len(PHASES)] == PHASES, killed_after
+    assert obj["status"]["phase"] in ("Succeeded", "Failed")
+    assert runs.values(("status", "phase"))[-1] == obj["status"]["phase"]
+    terminal = [p for p in runs.values(("status", "phase")) if p not in PHASES]
+    assert len(terminal) == 1, terminal  # one terminal state, never left
+    assert len(namespaces.uids()) == 1, "more than one namespace was ever created"
+    for job in ("migrations", "dataset", "load"):
+        assert len(jobs.uids(job)) == 1, f"Job/{job} was created {len(jobs.uids(job))} times"
+    assert perfrun_operator.starts == len(killed_after) + 1
