@@ -16,7 +16,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class OperatorProcess:
-    """`perfrun operator --standalone -n NS` as a child process that a test may kill."""
+    """`perfrun operator --standalone -n NS` as a child process that a test may kill.
+
+    ``standalone=False`` leaves peering on (pass ``--peering NAME`` in ``args``): kopf then
+    coordinates with the other operators registered in that peering object."""
 
     def __init__(
         self,
@@ -25,12 +28,15 @@ class OperatorProcess:
         log: Path,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        *,
+        standalone: bool = True,
     ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.log = log
         self.args = args
         self.env = dict(env or {})
+        self.standalone = standalone
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -44,7 +50,7 @@ class OperatorProcess:
                     "-m",
                     "perfrun.cli",
                     "operator",
-                    "--standalone",
+                    *(["--standalone"] if self.standalone else []),
                     "-n",
                     self.namespace,
                     *self.args,
@@ -79,18 +85,20 @@ class OperatorProcess:
 
 @pytest.fixture(scope="session")
 def perfrun_crds(kube_cluster: KubeCluster) -> None:
-    """The project's CRDs, applied once and Established."""
-    kube_cluster.kubectl(
+    """The project's CRDs (crds/: PerfRun, PerfBaseline, kopf's peerings), applied once and
+    Established."""
+    applied = kube_cluster.kubectl(
         "apply",
         "--server-side",
         "--force-conflicts",
         "--field-manager=perfrun-tests",
+        "-o",
+        "name",
         "-f",
         str(REPO_ROOT / "crds"),
     )
-    kube_cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/perfruns.perfrun.dev", "--timeout=60s"
-    )
+    crds = [n for n in applied.stdout.split() if n.startswith("customresourcedefinition")]
+    kube_cluster.kubectl("wait", "--for=condition=Established", *crds, "--timeout=60s")
 
 
 @pytest.fixture
