@@ -1,0 +1,399 @@
+"""The operator as it runs in a pod, on the real control plane: its health endpoint and
+Prometheus metrics, and two replicas coordinated by kopf peering (one works, the other waits
+and takes over when the first is killed)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from tests.support.cluster import KubeCluster, poll_until
+from tests.support.operator import OperatorProcess
+
+pytestmark = pytest.mark.cluster
+EXAMPLES = Path(__file__).parents[2] / "examples"
+# The order a run's phase may only move forward in (a run may skip some).
+PHASE_ORDER = ("Pending", "Provisioning", "Restoring", "Loading", "Analyzing")
+TERMINAL = ("Succeeded", "Failed", "Expired", "Aborted", "Invalid")
+Metrics = dict[str, float]
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_get(url: str) -> tuple[int, str] | None:
+    """(status, body), or None while nothing listens."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, ConnectionError):
+        return None
+
+
+def scrape(port: int) -> Metrics:
+    """Every sample on /metrics, keyed ``name{label="value",...}`` (labels sorted)."""
+    got = http_get(f"http://127.0.0.1:{port}/metrics")
+    assert got is not None and got[0] == 200, f"/metrics on port {port}: {got}"
+    out: Metrics = {}
+    for family in text_string_to_metric_families(got[1]):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = float(sample.value)
+    return out
+
+
+def minimal(name: str, hold: str = "20s") -> str:
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "perfrun-minimal.yaml").read_text())
+    doc["metadata"]["name"] = name
+    doc["spec"]["ttl"] = {"afterFinished": "10m", "keepOnFailure": "10m"}
+    doc["spec"]["load"]["ramp"]["steps"] = [{"rate": 10, "hold": hold}]
+    return yaml.safe_dump(doc)
+
+
+def wait_finished(cluster: KubeCluster, ns: str, name: str, timeout: int = 240) -> dict[str, Any]:
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Finished",
+        f"perfrun/{name}",
+        "-n",
+        ns,
+        f"--timeout={timeout}s",
+        timeout=timeout + 10,
+    )
+    return cluster.get_json("perfrun", name, "-n", ns)
+
+
+def phase_of(cluster: KubeCluster, ns: str, name: str) -> str | None:
+    phase: str | None = cluster.get_json("perfrun", name, "-n", ns).get("status", {}).get("phase")
+    return phase
+
+
+def run_namespaces(cluster: KubeCluster, ns: str, name: str) -> list[str]:
+    selector = f"perfrun.dev/perfrun={name},perfrun.dev/perfrun-namespace={ns}"
+    items = cluster.get_json("namespaces", "-l", selector)["items"]
+    return [item["metadata"]["name"] for item in items]
+
+
+def load_jobs(cluster: KubeCluster, run_ns: str) -> list[str]:
+    jobs = cluster.get_json("jobs", "-n", run_ns)["items"]
+    return [j["metadata"]["uid"] for j in jobs if j["metadata"]["name"] == "load"]
+
+
+class PhaseRecorder:
+    """Every phase the API server stored for one (existing) PerfRun, in order, from a watch:
+    a second writer with a stale view would show up as a phase going backwards."""
+
+    def __init__(self, cluster: KubeCluster, ns: str, name: str) -> None:
+        self.phases: list[str] = []
+        self.proc = subprocess.Popen(
+            [
+                str(cluster.bin_dir / "kubectl"),
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "get",
+                "perfrun",
+                name,
+                "-n",
+                ns,
+                "--watch",
+                "-o",
+                "jsonpath={.status.phase}{'\\n'}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            phase = line.strip()
+            if phase and (not self.phases or self.phases[-1] != phase):
+                self.phases.append(phase)
+
+    def stop(self) -> list[str]:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.thread.join(timeout=10)
+        return self.phases
+
+
+def assert_phases_move_forward(phases: list[str]) -> None:
+    assert phases, "no phase recorded"
+    *running, last = phases
+    assert last in TERMINAL, phases
+    assert all(p in PHASE_ORDER for p in running), phases
+    ranks = [PHASE_ORDER.index(p) for p in running]
+    assert ranks == sorted(ranks), f"phase went backwards: {phases}"
+
+
+@pytest.fixture
+def start_operator(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_crds: None, tmp_path: Path
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start operators watching this test's namespace; afterwards the test's PerfRuns are
+    deleted (a live operator runs their finalizers) and every operator is stopped."""
+    started: list[OperatorProcess] = []
+
+    def start(
+        *args: str, label: str = "operator", standalone: bool = True, **env: str
+    ) -> OperatorProcess:
+        op = OperatorProcess(
+            kube_cluster,
+            kube_namespace,
+            tmp_path / f"{label}.log",
+            args=args,
+            env=env,
+            standalone=standalone,
+        )
+        op.start()
+        started.append(op)
+        return op
+
+    yield start
+    if not any(op.proc is not None for op in started):
+        started[0].start()
+    kube_cluster.kubectl(
+        "delete", "perfrun", "--all", "-n", kube_namespace, "--timeout=150s", timeout=160
+    )
+    for op in started:
+        op.stop()
+
+
+# ---- liveness and metrics ---------------------------------------------------------------------
+
+
+def deny_run_namespaces(cluster: KubeCluster, name: str, perfrun_ns: str) -> str:
+    """A ValidatingAdmissionPolicy refusing the creation of namespaces for the PerfRuns of
+    ``perfrun_ns`` (and nothing else): the operator's reconcile then fails for real."""
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["namespaces"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": (
+                        "!has(object.metadata.labels) || "
+                        "!('perfrun.dev/perfrun-namespace' in object.metadata.labels) || "
+                        f"object.metadata.labels['perfrun.dev/perfrun-namespace'] != '{perfrun_ns}'"
+                    ),
+                    "message": f"test {name}: no run namespaces for {perfrun_ns}",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "validationActions": ["Deny"]},
+    }
+    cluster.apply(yaml.safe_dump_all([policy, binding]))
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": "perfrun-admission-probe",
+            "labels": {"perfrun.dev/perfrun-namespace": perfrun_ns},
+        },
+    }
+
+    def refused() -> bool:
+        proc = cluster.kubectl(
+            "create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(probe), check=False
+        )
+        return proc.returncode != 0 and name in proc.stderr
+
+    poll_until(refused, timeout=60, what=f"admission policy {name} in force")
+    return name
+
+
+@pytest.fixture
+def admission_policy(kube_cluster: KubeCluster) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        kube_cluster.kubectl(
+            "delete",
+            "validatingadmissionpolicybinding,validatingadmissionpolicy",
+            name,
+            "--ignore-not-found",
+        )
+
+
+def test_liveness_and_metrics_follow_a_run(
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    start_operator: Callable[..., OperatorProcess],
+    admission_policy: list[str],
+) -> None:
+    health_port, metrics_port = free_port(), free_port()
+    healthz = f"http://127.0.0.1:{health_port}/healthz"
+    op = start_operator("--liveness", healthz, "--metrics-port", str(metrics_port))
+
+    got = poll_until(lambda: http_get(healthz), timeout=60, what="/healthz answering")
+    assert got[0] == 200, got
+    assert json.loads(got[1]) == {}  # no probe handlers: alive means the event loop answers
+    before = scrape(metrics_port)
+    assert before["perfrun_reconcile_seconds_count"] == 0
+    assert before["perfrun_reconcile_errors_total"] == 0
+    assert before["perfrun_kube_writes"] == 0
+    assert not [k for k in before if k.startswith("perfrun_runs{")]
+
+    # first the run's namespace is refused: reconciles fail and are counted, the operator lives
+    policy = deny_run_namespaces(kube_cluster, f"{kube_namespace[:50]}-deny", kube_namespace)
+    admission_policy.append(policy)
+    name = "runtime-metrics"
+    kube_cluster.apply(minimal(name), "-n", kube_namespace)
+    poll_until(
+        lambda: scrape(metrics_port)["perfrun_reconcile_errors_total"] >= 1,
+        timeout=60,
+        what="a reconcile error counted",
+    )
+    assert op.proc is not None and op.proc.poll() is None, op.logs()
+    assert http_get(healthz) == got
+    assert run_namespaces(kube_cluster, kube_namespace, name) == []
+
+    # then allowed: kopf retries (its backoff is a minute) and the run goes to its verdict
+    kube_cluster.kubectl(
+        "delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy
+    )
+    obj = wait_finished(kube_cluster, kube_namespace, name)
+    assert obj["status"]["phase"] == "Failed", op.logs()  # Inconclusive: kwok has no metrics
+    after = scrape(metrics_port)
+    assert after['perfrun_runs{phase="Failed"}'] == 1
+    assert sum(v for k, v in after.items() if k.startswith("perfrun_runs{")) == 1
+    assert after["perfrun_reconcile_errors_total"] >= 1
+    assert after["perfrun_reconcile_seconds_count"] > before["perfrun_reconcile_seconds_count"]
+    assert after["perfrun_reconcile_seconds_sum"] > 0
+    assert (
+        after['perfrun_reconcile_seconds_bucket{le="+Inf"}']
+        == (after["perfrun_reconcile_seconds_count"])
+    )
+    # namespace, fence, components, workloads, Jobs: a run costs writes, and they are counted
+    assert after["perfrun_kube_writes"] >= 10
+    assert http_get(healthz) == got
+
+
+# ---- peering: two replicas --------------------------------------------------------------------
+
+
+def peers(cluster: KubeCluster, ns: str, peering: str) -> dict[str, Any]:
+    """The operators registered in the KopfPeering (identity -> priority, lastseen, ...)."""
+    status: dict[str, Any] = cluster.get_json("kopfpeering", peering, "-n", ns).get("status", {})
+    return status
+
+
+def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    ns, peering = kube_namespace, "perfrun"
+    kube_cluster.apply(
+        yaml.safe_dump(
+            {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": peering}}
+        ),
+        "-n",
+        ns,
+    )
+    port_a, port_b = free_port(), free_port()
+
+    def replica(label: str, priority: int, port: int) -> OperatorProcess:
+        return start_operator(
+            "--peering",
+            peering,
+            "--priority",
+            str(priority),
+            "--metrics-port",
+            str(port),
+            label=label,
+            standalone=False,
+            POD_ID=label,  # kopf's identity in the peering object
+        )
+
+    # the higher priority first: once it is registered, the other one starts paused
+    a = replica("replica-a", 100, port_a)
+    poll_until(lambda: "replica-a" in peers(kube_cluster, ns, peering), what="replica-a peered")
+    poll_until(lambda: "Resuming operations" in a.logs(), what="replica-a resumed")
+    b = replica("replica-b", 10, port_b)
+    poll_until(lambda: "replica-b" in peers(kube_cluster, ns, peering), what="replica-b peered")
+    registered = peers(kube_cluster, ns, peering)
+    assert registered["replica-a"]["priority"] == 100
+    assert registered["replica-b"]["priority"] == 10
+
+    # one run, two replicas: only the higher priority one touches it
+    first = "peered-once"
+    kube_cluster.apply(minimal(first), "-n", ns)
+    recorder = PhaseRecorder(kube_cluster, ns, first)
+    obj = wait_finished(kube_cluster, ns, first)
+    assert_phases_move_forward(recorder.stop())
+    assert obj["status"]["phase"] == "Failed", a.logs()
+    assert len(run_namespaces(kube_cluster, ns, first)) == 1
+    assert len(load_jobs(kube_cluster, obj["status"]["namespace"])) == 1
+    assert scrape(port_a)["perfrun_reconcile_seconds_count"] > 0
+    b_metrics = scrape(port_b)
+    assert b_metrics["perfrun_reconcile_seconds_count"] == 0, b.logs()
+    assert b_metrics["perfrun_kube_writes"] == 0
+    events = kube_cluster.get_json("events", "-n", ns)["items"]
+    reasons = [e["reason"] for e in events if e["involvedObject"].get("name") == first]
+    for reason in ("Provisioning", "EnvironmentReady", "LoadCompleted"):
+        assert reasons.count(reason) == 1, reasons
+
+    # a second run; the working replica is SIGKILLed mid-run: the other takes over once the
+    # dead one's keep-alive expires (kopf's peering lifetime, 60 s) and finishes the run
+    second = "peered-failover"
+    kube_cluster.apply(minimal(second, hold="40s"), "-n", ns)
+    recorder = PhaseRecorder(kube_cluster, ns, second)
+    poll_until(
+        lambda: phase_of(kube_cluster, ns, second) == "Loading",
+        timeout=120,
+        what=f"{second} Loading",
+    )
+    a.kill()
+    obj = wait_finished(kube_cluster, ns, second, timeout=300)
+    assert_phases_move_forward(recorder.stop())
+    assert obj["status"]["phase"] == "Failed", b.logs()
+    assert "Resuming operations" in b.logs()
+    assert scrape(port_b)["perfrun_reconcile_seconds_count"] > 0
+    assert len(run_namespaces(kube_cluster, ns, second)) == 1
+    assert len(load_jobs(kube_cluster, obj["status"]["namespace"])) == 1
+    # the survivor cleans the dead replica out of the peering object
+    poll_until(
+        lambda: "replica-a" not in peers(kube_cluster, ns, peering),
+        timeout=90,
+        what="dead replica-a removed from the peering",
+    )
