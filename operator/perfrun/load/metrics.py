@@ -1,11 +1,24 @@
 """Prometheus metrics for live scraping of a load pod: attempts and request durations by
-scenario and status class, in-flight, target rate, step and back-off state."""
+scenario and status class, in-flight, target rate, step and back-off state.
+
+The request counter and duration histogram are plain integer arrays exposed by a custom
+collector, not ``prometheus_client`` Counter/Histogram children: those take a lock and do
+float work per observation, which cost more than the HTTP exchange itself. The engine's
+:class:`~perfrun.load.stats.Recorder` publishes into them in bulk (every second and at every
+window), so a scrape is at most a second behind. The scrape runs in the HTTP server's thread:
+it copies each array in one C-level step and derives a histogram's count from its buckets, so
+a scrape during a publish still sees a consistent histogram."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from perfrun.load.stats import STATUS_CLASSES, class_index
 
 DURATION_BUCKETS = (
     0.001,
@@ -23,36 +36,60 @@ DURATION_BUCKETS = (
     10.0,
     30.0,
 )
-STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
+_BOUNDS_US = tuple(round(b * 1_000_000) for b in DURATION_BUCKETS)
+# as prometheus_client writes them (repr of the float: "0.025", "1.0")
+_LE = [repr(float(b)) for b in DURATION_BUCKETS] + ["+Inf"]
 
 
 def status_class(status: int | None) -> str:
     """``2xx`` etc. for an answer, ``error`` for no answer (refused, reset, timeout)."""
-    if status is None or not 100 <= status <= 599:
-        return "error"
-    return f"{status // 100}xx"
+    return STATUS_CLASSES[class_index(status)]
+
+
+class _Requests(Collector):
+    """``perfrun_requests_total`` and ``perfrun_request_duration_seconds`` from arrays."""
+
+    def __init__(self, scenarios: list[str]) -> None:
+        self.scenarios = scenarios
+        n = len(STATUS_CLASSES)
+        self.attempts: list[list[int]] = [[0] * n for _ in scenarios]
+        # per scenario and class: counts per bucket (not cumulative; the last is +Inf)
+        self.buckets = [[[0] * len(_LE) for _ in range(n)] for _ in scenarios]
+        self.sums = [[0.0] * n for _ in scenarios]
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "perfrun_requests",
+            "Requests sent (every attempt, retries included) by scenario and status class.",
+            labels=["scenario", "status_class"],
+        )
+        duration = HistogramMetricFamily(
+            "perfrun_request_duration_seconds",
+            "Request latency from its intended start (no coordinated omission).",
+            labels=["scenario", "status_class"],
+        )
+        for i, name in enumerate(self.scenarios):
+            attempts = self.attempts[i][:]
+            for c, cls in enumerate(STATUS_CLASSES):
+                requests.add_metric([name, cls], float(attempts[c]))
+                counts = self.buckets[i][c][:]
+                cumulative, running = [], 0
+                for le, n in zip(_LE, counts, strict=True):
+                    running += n
+                    cumulative.append((le, float(running)))
+                duration.add_metric([name, cls], cumulative, self.sums[i][c])
+        yield requests
+        yield duration
 
 
 class LoadMetrics:
     """The metrics of one engine, in their own registry (several engines can share a process,
-    as in tests). No pod label: Prometheus adds the pod's own when it scrapes.
-    Label children are made up front so the hot path does no label lookups."""
+    as in tests). No pod label: Prometheus adds the pod's own when it scrapes."""
 
     def __init__(self, scenarios: list[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "perfrun_requests",
-            "Requests sent (every attempt, retries included) by scenario and status class.",
-            ["scenario", "status_class"],
-            registry=self.registry,
-        )
-        self.duration = Histogram(
-            "perfrun_request_duration_seconds",
-            "Request latency from its intended start (no coordinated omission).",
-            ["scenario", "status_class"],
-            buckets=DURATION_BUCKETS,
-            registry=self.registry,
-        )
+        self._requests = _Requests(scenarios)
+        self.registry.register(self._requests)
         self.in_flight = Gauge(
             "perfrun_load_in_flight", "Requests outstanding.", [], registry=self.registry
         )
@@ -75,22 +112,29 @@ class LoadMetrics:
             ["action"],
             registry=self.registry,
         )
-        self._req = {
-            (i, c): self.requests.labels(name, c)
-            for i, name in enumerate(scenarios)
-            for c in STATUS_CLASSES
-        }
-        self._dur = {
-            (i, c): self.duration.labels(name, c)
-            for i, name in enumerate(scenarios)
-            for c in STATUS_CLASSES
-        }
+
+    # --- one at a time (tests, tools) -----------------------------------------------------
 
     def attempt(self, scenario: int, status: int | None) -> None:
-        self._req[scenario, status_class(status)].inc()
+        self._requests.attempts[scenario][class_index(status)] += 1
 
     def completed(self, scenario: int, status: int | None, seconds: float) -> None:
-        self._dur[scenario, status_class(status)].observe(seconds)
+        self.observe_us(scenario, class_index(status), {round(seconds * 1_000_000): 1})
+
+    # --- in bulk (the engine's recorder) --------------------------------------------------
+
+    def set_attempts(self, scenario: int, by_class: list[int]) -> None:
+        """The attempts so far of ``scenario`` by status class index (cumulative)."""
+        self._requests.attempts[scenario] = list(by_class)
+
+    def observe_us(self, scenario: int, cls: int, counts: Mapping[int, int]) -> None:
+        """Add latencies given as {microseconds: how many} to a scenario's histogram."""
+        buckets = self._requests.buckets[scenario][cls]
+        total_us = 0
+        for us, n in counts.items():
+            buckets[bisect.bisect_left(_BOUNDS_US, us)] += n
+            total_us += us * n
+        self._requests.sums[scenario][cls] += total_us / 1_000_000
 
     def track_in_flight(self, read: Callable[[], float]) -> None:
         self.in_flight.set_function(read)

@@ -1,20 +1,43 @@
-"""What the engine counts while it runs: per-scenario and overall HDR histograms, status codes
-per attempt, failures by kind, and the current adaptive window. No I/O."""
+"""What the engine counts while it runs: per-scenario HDR histograms, status codes per attempt,
+failures by kind, and the current adaptive window. No I/O.
+
+The hot path only bumps integers and appends each latency (whole microseconds) to a list per
+scenario and status class; :meth:`Recorder.flush` (the engine calls it every second, every
+window and at the end) moves them into the HDR histograms — equal values in one
+``record_value`` call — and into the Prometheus metrics. Nothing is lost or approximated:
+the histograms hold exactly what one ``record_value`` per request would have recorded. The
+overall histogram is the sum of the scenarios' (same bucket layout, so exact)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hdrh.histogram import HdrHistogram
 
 from perfrun.load.adaptive import WindowSignals
-from perfrun.load.histograms import new_histogram, record_seconds
+from perfrun.load.histograms import HIGHEST_US, LOWEST_US, new_histogram
+
+if TYPE_CHECKING:
+    from perfrun.load.metrics import LoadMetrics
+
+# Status classes in the order of ``class_index`` (the Prometheus ``status_class`` label).
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
+ERROR_CLASS = 5
+
+
+def class_index(status: int | None) -> int:
+    """0..4 for 1xx..5xx, ``ERROR_CLASS`` for no answer (or a status outside 100..599)."""
+    if status is None or not 100 <= status <= 599:
+        return ERROR_CLASS
+    return status // 100 - 1
 
 
 @dataclass
 class ScenarioStats:
-    """One scenario's numbers (the overall ones are the same shape)."""
+    """One scenario's numbers (the overall ones are the same shape), as the summary reads
+    them."""
 
     hist: HdrHistogram = field(default_factory=new_histogram)
     requests: int = 0
@@ -27,15 +50,63 @@ class ScenarioStats:
     creation_limited: int = 0
 
 
+class _Live:
+    """A scenario's running counts, shaped for cheap updates."""
+
+    __slots__ = (
+        "attempts",
+        "codes",
+        "creation_limited",
+        "errors",
+        "failed",
+        "hist",
+        "ok",
+        "pending",
+        "requests",
+        "retries",
+    )
+
+    def __init__(self) -> None:
+        self.hist = new_histogram()
+        self.requests = 0
+        self.ok = 0
+        self.failed = 0
+        self.attempts = 0
+        self.retries = 0
+        self.codes: dict[int, int] = {}
+        self.errors: Counter[str] = Counter()
+        self.creation_limited = 0
+        # latencies (µs) not yet in the histogram, by status class of the request's last answer
+        self.pending: list[list[int]] = [[] for _ in STATUS_CLASSES]
+
+    def view(self) -> ScenarioStats:
+        return ScenarioStats(
+            hist=self.hist,
+            requests=self.requests,
+            ok=self.ok,
+            failed=self.failed,
+            attempts=self.attempts,
+            retries=self.retries,
+            status_codes=Counter({str(k): v for k, v in self.codes.items()}),
+            errors=Counter(self.errors),
+            creation_limited=self.creation_limited,
+        )
+
+
 class Recorder:
     """Counts attempts and completed requests. Latencies go in as seconds from the request's
     *intended* start (its schedule slot, not when it actually went out)."""
 
-    def __init__(self, scenario_names: list[str], back_off_codes: frozenset[int]) -> None:
+    def __init__(
+        self,
+        scenario_names: list[str],
+        back_off_codes: frozenset[int],
+        metrics: LoadMetrics | None = None,
+    ) -> None:
         self.names = scenario_names
-        self.scenarios = [ScenarioStats() for _ in scenario_names]
-        self.total = ScenarioStats()
+        self._live = [_Live() for _ in scenario_names]
         self.back_off_codes = back_off_codes
+        self.metrics = metrics
         self.dropped = 0
         self._w_hist = new_histogram()
         self._w_requests = 0
@@ -43,46 +114,96 @@ class Recorder:
         self._w_back_off = 0
         self._w_errors = 0
 
+    # --- hot path ------------------------------------------------------------------------
+
     def attempt(self, scenario: int, status: int | None, error: str | None, retry: bool) -> None:
         """One attempt went out and came back with ``status`` or failed with ``error``."""
-        for s in (self.scenarios[scenario], self.total):
-            s.attempts += 1
-            if retry:
-                s.retries += 1
-            if status is not None:
-                s.status_codes[str(status)] += 1
-            else:
-                s.errors[error or "error"] += 1
+        s = self._live[scenario]
+        s.attempts += 1
+        if retry:
+            s.retries += 1
+        if status is not None:
+            codes = s.codes
+            codes[status] = codes.get(status, 0) + 1
+            if status in self.back_off_codes:
+                self._w_back_off += 1
+        else:
+            s.errors[error or "error"] += 1
         self._w_attempts += 1
-        if status is not None and status in self.back_off_codes:
-            self._w_back_off += 1
 
-    def complete(self, scenario: int, latency_s: float, ok: bool) -> None:
-        """A request finished (after its last attempt); failures are in the histogram too:
-        a timeout or an error page is a latency the user waited."""
-        for s in (self.scenarios[scenario], self.total):
-            s.requests += 1
-            if ok:
-                s.ok += 1
-            else:
-                s.failed += 1
-            record_seconds(s.hist, latency_s)
-        record_seconds(self._w_hist, latency_s)
-        self._w_requests += 1
-        if not ok:
+    def complete(
+        self, scenario: int, latency_s: float, ok: bool, status: int | None = None
+    ) -> None:
+        """A request finished (after its last attempt, whose answer was ``status``); failures
+        are in the histogram too: a timeout or an error page is a latency the user waited."""
+        s = self._live[scenario]
+        s.requests += 1
+        if ok:
+            s.ok += 1
+        else:
+            s.failed += 1
             self._w_errors += 1
+        cls = status // 100 - 1 if status is not None and 100 <= status <= 599 else ERROR_CLASS
+        s.pending[cls].append(int(latency_s * 1_000_000))
+        self._w_requests += 1
+
+    def answered(self, scenario: int, status: int, latency_s: float, ok: bool) -> None:
+        """``attempt`` and ``complete`` at once for a request answered at its first attempt
+        (the common case, so one call instead of two)."""
+        s = self._live[scenario]
+        s.attempts += 1
+        s.requests += 1
+        codes = s.codes
+        codes[status] = codes.get(status, 0) + 1
+        if status in self.back_off_codes:
+            self._w_back_off += 1
+        if ok:
+            s.ok += 1
+        else:
+            s.failed += 1
+            self._w_errors += 1
+        cls = status // 100 - 1 if 100 <= status <= 599 else ERROR_CLASS
+        s.pending[cls].append(int(latency_s * 1_000_000))
+        self._w_attempts += 1
+        self._w_requests += 1
 
     def incomplete(self, scenario: int, reason: str) -> None:
         """A request that never finished (cancelled at the deadline, or not sent)."""
-        for s in (self.scenarios[scenario], self.total):
-            s.errors[reason] += 1
+        self._live[scenario].errors[reason] += 1
 
     def creation_limited(self, scenario: int) -> None:
-        for s in (self.scenarios[scenario], self.total):
-            s.creation_limited += 1
+        self._live[scenario].creation_limited += 1
+
+    # --- off the hot path ----------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Move the pending latencies into the histograms (the scenario's and the window's)
+        and publish the counts to the metrics, if any."""
+        metrics = self.metrics
+        window = self._w_hist
+        for i, s in enumerate(self._live):
+            for cls, values in enumerate(s.pending):
+                if not values:
+                    continue
+                s.pending[cls] = []
+                counts = Counter(values)
+                for us, n in counts.items():
+                    v = LOWEST_US if us < LOWEST_US else HIGHEST_US if us > HIGHEST_US else us
+                    s.hist.record_value(v, n)
+                    window.record_value(v, n)
+                if metrics is not None:
+                    metrics.observe_us(i, cls, counts)
+            if metrics is not None:
+                by_class = [0] * len(STATUS_CLASSES)
+                for code, n in s.codes.items():
+                    by_class[class_index(code)] += n
+                errors = s.attempts - sum(by_class)
+                by_class[ERROR_CLASS] += errors
+                metrics.set_attempts(i, by_class)
 
     def take_window(self, start: float, end: float) -> WindowSignals:
         """The signals since the last call; starts a new window."""
+        self.flush()
         p95 = (
             self._w_hist.get_value_at_percentile(95.0) / 1000.0
             if self._w_hist.get_total_count()
@@ -97,6 +218,29 @@ class Recorder:
             p95_ms=p95,
             attempts=self._w_attempts,
         )
-        self._w_hist.reset()
+        self._w_hist = new_histogram()
         self._w_requests = self._w_attempts = self._w_back_off = self._w_errors = 0
+        return out
+
+    @property
+    def scenarios(self) -> list[ScenarioStats]:
+        """Each scenario's numbers so far (flushes first)."""
+        self.flush()
+        return [s.view() for s in self._live]
+
+    @property
+    def total(self) -> ScenarioStats:
+        """All scenarios together; the histogram is the exact sum of theirs."""
+        parts = self.scenarios
+        out = ScenarioStats()
+        for p in parts:
+            out.hist.add(p.hist)
+            out.requests += p.requests
+            out.ok += p.ok
+            out.failed += p.failed
+            out.attempts += p.attempts
+            out.retries += p.retries
+            out.status_codes.update(p.status_codes)
+            out.errors.update(p.errors)
+            out.creation_limited += p.creation_limited
         return out

@@ -12,12 +12,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from perfrun.api.load import AccountIds, LoadSpec, Scenario
 
 _PLACEHOLDER = re.compile(r"\{(account|uuid|seq)\}")
 # Zipf over more ids than this uses the continuous inverse CDF instead of a table.
 _ZIPF_TABLE_MAX = 200_000
+# What a path may hold as it is (RFC 3986 pchar, '/', '?', and '%' of existing escapes);
+# anything else in a path template's literal text is percent-encoded once, at compile time.
+_PATH_SAFE = "/?=&%:@!$'()*+,;~-._[]"
 
 
 class TemplateError(ValueError):
@@ -66,10 +70,15 @@ class AccountPicker:
         return max(1, min(self.n, int(x)))
 
 
-def _string_filler(text: str, field: str) -> Callable[[Values], str]:
+def _string_filler(
+    text: str, field: str, literal: Callable[[str], str] | None = None
+) -> Callable[[Values], str]:
     parts = _PLACEHOLDER.split(text)
+    if literal is not None:
+        parts[0::2] = [literal(p) for p in parts[0::2]]
     if len(parts) == 1:
-        return lambda _v: text
+        fixed = parts[0]
+        return lambda _v: fixed
     literals = parts[0::2]
     names = parts[1::2]
 
@@ -109,13 +118,27 @@ def _body_filler(node: Any, field: str) -> Callable[[Values], Any]:
     return lambda _v: node
 
 
+def _check_header(name: str, value: str, field: str) -> None:
+    """Headers go into the request as they are: refuse what would break its framing."""
+    if not name.isascii() or not name or any(c in name for c in " \t\r\n:"):
+        raise TemplateError(f"{field}: {name!r} is not a valid header name")
+    if "\r" in value or "\n" in value:
+        raise TemplateError(f"{field}.{name}: a header value cannot contain a line break")
+
+
+def _quote_path(text: str) -> str:
+    return quote(text, safe=_PATH_SAFE)
+
+
 def _uses(node: Any, name: str) -> bool:
     return name in json.dumps(node) if node is not None else False
 
 
 @dataclass(frozen=True)
 class CompiledScenario:
-    """A scenario ready to fill: ``render`` gives (path, body bytes or None)."""
+    """A scenario ready to fill: ``render_path`` and ``render_body`` give the path (its
+    literal text percent-encoded where needed) and the body bytes (or None). ``fixed``: neither
+    uses a placeholder, so every request of the scenario is the same."""
 
     index: int
     spec: Scenario
@@ -126,6 +149,8 @@ class CompiledScenario:
     uses_account: bool
     render_path: Callable[[Values], str]
     render_body: Callable[[Values], bytes | None]
+    fixed: bool = False
+    creates: bool = False
 
     def ok(self, status: int) -> bool:
         return status in self.expect if self.expect else 200 <= status < 400
@@ -141,14 +166,21 @@ def compile_scenarios(spec: LoadSpec) -> list[CompiledScenario]:
             where = "path" if "{account}" in sc.path else "body"
             raise TemplateError(f"{field}.{where}: uses {{account}} but load.accounts is not set")
         headers = dict(sc.headers)
+        for name, value in headers.items():
+            _check_header(name, value, f"{field}.headers")
         body_fill: Callable[[Values], bytes | None]
+        is_fixed = _PLACEHOLDER.search(sc.path) is None
         if sc.body is None:
             body_fill = _no_body
         elif isinstance(sc.body, str):
+            is_fixed = is_fixed and _PLACEHOLDER.search(sc.body) is None
             text_fill = _string_filler(sc.body, f"{field}.body")
             body_fill = _encode_text(text_fill)
         else:
-            if not _uses(sc.body, "{"):
+            # a placeholder, not any "{" (a JSON object always has one)
+            body_fixed = _PLACEHOLDER.search(json.dumps(sc.body)) is None
+            is_fixed = is_fixed and body_fixed
+            if body_fixed:
                 fixed = json.dumps(sc.body, separators=(",", ":")).encode()
                 body_fill = _fixed(fixed)
             else:
@@ -164,8 +196,10 @@ def compile_scenarios(spec: LoadSpec) -> list[CompiledScenario]:
                 headers=headers,
                 expect=frozenset(sc.expect_status),
                 uses_account=uses_account,
-                render_path=_string_filler(sc.path, f"{field}.path"),
+                render_path=_string_filler(sc.path, f"{field}.path", _quote_path),
                 render_body=body_fill,
+                fixed=is_fixed,
+                creates=bool(sc.creates_accounts or sc.creates_rows),
             )
         )
     return out
