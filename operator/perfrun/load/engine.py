@@ -1,10 +1,15 @@
-"""The load engine: runs one pod's share of a LoadSpec against the target with aiohttp and
-returns its summary. The decisions live in the pure modules (budget, schedule, adaptive,
-templates); this file is the asyncio plumbing that applies them.
+"""The load engine: runs one pod's share of a LoadSpec against the target (with the client in
+``perfrun.load.http``) and returns its summary. The decisions live in the pure modules
+(budget, schedule, adaptive, templates); this file is the asyncio plumbing that applies them.
 
 Budget order for every attempt, retries included: an in-flight slot first, then a rate token
 taken at the moment of sending, so a request that waited for a slot can never be counted
-against an older second than the one it really went out in."""
+against an older second than the one it really went out in.
+
+The per-request path is kept lean on purpose (see ``bench/load_throughput.py``): requests are
+prepared bytes, the slot and the token are taken without awaiting when they are free, the
+recorder bumps integers and appends the latency, and histograms and metrics are updated in
+bulk off the hot path."""
 
 from __future__ import annotations
 
@@ -13,18 +18,17 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import aiohttp
 
 from perfrun.api.load import LoadSpec
 from perfrun.api.types import parse_duration
 from perfrun.load import summary as summary_mod
 from perfrun.load.adaptive import Controller
 from perfrun.load.budget import CreationBudget, Share, rate_limiter
+from perfrun.load.http import Client, HttpError, RequestBytes, parse_origin
 from perfrun.load.metrics import LoadMetrics
 from perfrun.load.schedule import Arrivals, Step, level_rate, phase_offset, plan, ramp_end, step_at
 from perfrun.load.stats import Recorder
@@ -38,17 +42,16 @@ from perfrun.load.templates import (
 
 log = logging.getLogger("perfrun.load")
 
+_NO_VALUES = Values(account=None, seq=0)  # for scenarios whose path and body are fixed
+
 # Answers worth another attempt (the server may recover); other statuses are final.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_BACKOFF_S = 0.05
 RETRY_BACKOFF_MAX_S = 1.0
 # Sleeps shorter than this are skipped: the loop's own latency is of that order.
 MIN_SLEEP_S = 0.0002
-
-
-@dataclass
-class _StepCount:
-    sent: int = 0
+# How often pending latencies go into the histograms and the metrics (a scrape lags by this).
+FLUSH_S = 1.0
 
 
 class Engine:
@@ -78,25 +81,36 @@ class Engine:
         self.picker = ScenarioPicker(self.scenarios, self.rng)
         self.accounts = AccountPicker(spec.accounts, self.rng) if spec.accounts else None
         codes = spec.adaptive.back_off_on.status_codes if spec.adaptive else [429, 503]
-        self.recorder = Recorder([s.name for s in self.scenarios], frozenset(codes))
+        self.recorder = Recorder([s.name for s in self.scenarios], frozenset(codes), metrics)
         self.controller = Controller(spec.adaptive)
         self.window_s = parse_duration(spec.adaptive.window) if spec.adaptive else 5.0
         self.limiter = rate_limiter(share.max_rps)
         self.creations = CreationBudget(share.max_accounts_per_minute, share.max_rows)
         self.base_url = str(spec.target).rstrip("/")
+        self.origin = parse_origin(self.base_url)
         self.max_retries = spec.budget.max_retries
-        self._step_counts = [_StepCount() for _ in self.steps]
+        self._ramp_end = ramp_end(self.steps)
+        # Each scenario's request bytes: made once when path and body are fixed.
+        self._makers = [RequestBytes(self.origin, sc.method, sc.headers) for sc in self.scenarios]
+        self._fixed: list[bytes | None] = [
+            m.build(sc.render_path(_NO_VALUES), sc.render_body(_NO_VALUES)) if sc.fixed else None
+            for m, sc in zip(self._makers, self.scenarios, strict=True)
+        ]
+        self._step_sent = [0] * len(self.steps)
         self._seq = 0
         self._stopping = False
         self._stop_reason = "completed"
         self._stop_event: asyncio.Event | None = None
-        self._sem: asyncio.Semaphore | None = None
-        self._in_flight = 0
+        # In-flight slots: held from before the rate token until the answer; waiters in order.
+        self._max_slots = share.max_in_flight
+        self._slots = 0
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        self._in_flight = 0  # slots whose request went out
         self._tasks: set[asyncio.Task[None]] = set()
         self._t0 = 0.0
         self._reachable = False
         self._last_error: str | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._client = Client(self.origin, self.request_timeout_s)
         if metrics is not None:
             metrics.track_in_flight(lambda: float(self._in_flight))
 
@@ -116,36 +130,25 @@ class Engine:
         self._stop_event = asyncio.Event()
         if self._stopping:
             self._stop_event.set()
-        self._sem = asyncio.Semaphore(self.share.max_in_flight)
         started = datetime.now(UTC)
         self._t0 = self.clock()
         deadline = self.share.max_duration_s
-        connector = aiohttp.TCPConnector(
-            limit=max(1, self.share.max_in_flight), ttl_dns_cache=300, force_close=False
-        )
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout_s)
-        async with aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
-            headers={"User-Agent": "perfrun-load"},
-        ) as session:
-            self._session = session
-            windows = asyncio.create_task(self._windows())
-            watchdog = asyncio.create_task(self._deadline(deadline))
-            try:
-                if self.spec.ramp.model == "open":
-                    await self._open()
-                else:
-                    await self._closed()
-                await self._drain(deadline)
-            finally:
-                windows.cancel()
-                watchdog.cancel()
-                for t in list(self._tasks):
-                    t.cancel()
-                await asyncio.gather(windows, watchdog, *self._tasks, return_exceptions=True)
+        self._client.start()
+        windows = asyncio.create_task(self._windows())
+        flusher = asyncio.create_task(self._flusher())
+        watchdog = asyncio.create_task(self._deadline(deadline))
+        try:
+            if self.spec.ramp.model == "open":
+                await self._open()
+            else:
+                await self._closed()
+            await self._drain(deadline)
+        finally:
+            background = (windows, flusher, watchdog)
+            for t in (*background, *self._tasks):
+                t.cancel()
+            await asyncio.gather(*background, *self._tasks, return_exceptions=True)
+            await self._client.close()
         duration = self.clock() - self._t0
         return summary_mod.build(
             recorder=self.recorder,
@@ -188,27 +191,63 @@ class Engine:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_event.wait(), seconds)
 
+    def _take_now(self) -> bool:
+        """A slot and a rate token if both are free right now (nobody waiting before us):
+        the common case, without awaiting anything."""
+        if (
+            self._slots < self._max_slots
+            and not self._slot_waiters
+            and not self._stopping
+            and self.limiter.take(self.clock() - self._t0) == 0.0
+        ):
+            self._slots += 1
+            self._in_flight += 1
+            return True
+        return False
+
     async def _acquire(self) -> bool:
         """An in-flight slot, then a rate token at the moment of sending. False if stopped
         while waiting (nothing is held then)."""
-        assert self._sem is not None
-        await self._sem.acquire()
+        if self._take_now():
+            return True
+        if self._stopping:
+            return False
+        if self._slots < self._max_slots and not self._slot_waiters:
+            self._slots += 1
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self._slot_waiters.append(waiter)
+            try:
+                await waiter  # a release hands its slot over to the first waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release_slot()  # handed over just as we were cancelled: pass it on
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._slot_waiters.remove(waiter)
+                raise
         while True:
             if self._stopping:
-                self._sem.release()
+                self._release_slot()
                 return False
-            now = self._now()
-            wait = self.limiter.wait_time(now)
+            wait = self.limiter.take(self._now())
             if wait == 0.0:
-                self.limiter.try_acquire(now)
                 self._in_flight += 1
                 return True
-            await self._sleep(max(wait or 0.0, MIN_SLEEP_S * 2))
+            await self._sleep(max(wait, MIN_SLEEP_S * 2))
 
     def _release(self) -> None:
-        assert self._sem is not None
         self._in_flight -= 1
-        self._sem.release()
+        self._release_slot()
+
+    def _release_slot(self) -> None:
+        waiters = self._slot_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._slots -= 1
 
     def _level_rate(self, level: int) -> int:
         return level_rate(self.steps, level)
@@ -222,9 +261,9 @@ class Engine:
         """The next request's scenario, respecting the creation budget (a creating scenario
         over budget is replaced by a non-creating one, by weight, or skipped)."""
         sc = self.picker.pick()
-        spec = sc.spec
-        if not (spec.creates_accounts or spec.creates_rows):
+        if not sc.creates:
             return sc
+        spec = sc.spec
         if self.creations.try_take(self._now(), spec.creates_accounts, spec.creates_rows):
             return sc
         self.recorder.creation_limited(sc.index)
@@ -237,54 +276,40 @@ class Engine:
         account = self.accounts.pick() if self.accounts is not None else None
         return Values(account=account, seq=seq)
 
-    async def _attempt(
-        self, sc: CompiledScenario, path: str, body: bytes | None
-    ) -> tuple[int | None, str | None]:
-        """One HTTP exchange: (status, None) or (None, error kind)."""
-        assert self._session is not None
-        try:
-            async with self._session.request(
-                sc.method, self.base_url + path, data=body, headers=sc.headers
-            ) as resp:
-                await resp.read()
-                self._reachable = True
-                return resp.status, None
-        except TimeoutError:
-            self._last_error = f"timeout after {self.spec.request_timeout}"
-            return None, "timeout"
-        except aiohttp.ClientConnectorError as exc:
-            self._last_error = f"connect: {exc}"
-            return None, "connect"
-        except aiohttp.ServerDisconnectedError as exc:
-            self._last_error = f"disconnected: {exc}"
-            return None, "disconnected"
-        except aiohttp.ClientError as exc:
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            return None, "transport"
-
     async def _request(self, sc: CompiledScenario, intended: float, step: int | None) -> None:
         """One logical request with its retries; holds a slot (taken by the caller) for the
         first attempt. Latency runs from ``intended`` to the last answer."""
-        values = self._values()
-        path = sc.render_path(values)
-        body = sc.render_body(values)
+        i = sc.index
+        data = self._fixed[i]
+        if data is None:
+            values = self._values()
+            data = self._makers[i].build(sc.render_path(values), sc.render_body(values))
+        head_only = self._makers[i].head_only
         status: int | None = None
+        error: str | None = None
         attempt = 0
         try:
             while True:
                 if step is not None:
-                    self._step_counts[step].sent += 1
+                    self._step_sent[step] += 1
                 try:
-                    status, error = await self._attempt(sc, path, body)
+                    status = await self._client.send(data, head_only)
+                except HttpError as exc:
+                    status, error = None, exc.kind
+                    self._last_error = f"{exc.kind}: {exc.message}"
                 finally:
                     self._release()
-                self.recorder.attempt(sc.index, status, error, retry=attempt > 0)
-                if self.metrics is not None:
-                    self.metrics.attempt(sc.index, status)
+                if status is not None:
+                    self._reachable = True
+                    if attempt == 0 and status not in RETRY_STATUSES:
+                        # answered at the first attempt: one call records it all
+                        self.recorder.answered(i, status, self._now() - intended, sc.ok(status))
+                        return
+                self.recorder.attempt(i, status, error, retry=attempt > 0)
                 retry = status is None or status in RETRY_STATUSES
                 if not retry or attempt >= self.max_retries or self._stopping:
                     break
-                if self._now() >= ramp_end(self.steps):
+                if self._now() >= self._ramp_end:
                     break  # the ramp is over: no new attempts, only the drain
                 attempt += 1
                 backoff = min(RETRY_BACKOFF_S * 2 ** (attempt - 1), RETRY_BACKOFF_MAX_S)
@@ -295,13 +320,11 @@ class Engine:
                     break
                 step = step_at(self.steps, self._now())
         except asyncio.CancelledError:
-            self.recorder.incomplete(sc.index, "cancelled")
+            self.recorder.incomplete(i, "cancelled")
             raise
         latency = self._now() - intended
         ok = status is not None and sc.ok(status)
-        self.recorder.complete(sc.index, latency, ok)
-        if self.metrics is not None:
-            self.metrics.completed(sc.index, status, latency)
+        self.recorder.complete(i, latency, ok, status)
 
     def _retry_creation_ok(self, sc: CompiledScenario) -> bool:
         spec = sc.spec
@@ -353,7 +376,7 @@ class Engine:
             if sc is None:
                 t = slots.next(rate)
                 continue
-            if not await self._acquire():
+            if not (self._take_now() or await self._acquire()):
                 self.recorder.dropped += 1
                 break
             # A send a hair early (sleeps under MIN_SLEEP_S are skipped) counts from the send.
@@ -382,15 +405,16 @@ class Engine:
         wanted = 0
 
         async def user(k: int) -> None:
+            steps = self.steps
             while not self._stopping and k < wanted:
                 intended = self._now()
                 sc = self._choose()
                 if sc is None:
                     await self._sleep(max(think, 0.01))
                     continue
-                if not await self._acquire():
+                if not (self._take_now() or await self._acquire()):
                     break
-                await self._request(sc, intended, step_at(self.steps, self._now()))
+                await self._request(sc, intended, step_at(steps, self._now()))
                 if think:
                     await self._sleep(think)
 
@@ -429,6 +453,12 @@ class Engine:
         for t in list(self._tasks):
             t.cancel()
 
+    async def _flusher(self) -> None:
+        """Pending latencies into the histograms and the metrics, every FLUSH_S."""
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            self.recorder.flush()
+
     async def _windows(self) -> None:
         """Every window: read the signals, let the controller decide, log and apply."""
         start = 0.0
@@ -454,7 +484,7 @@ class Engine:
 
     def _steps_json(self) -> list[dict[str, Any]]:
         out = []
-        for s, c in zip(self.steps, self._step_counts, strict=True):
+        for s, sent in zip(self.steps, self._step_sent, strict=True):
             held = s.end - s.start
             out.append(
                 {
@@ -462,8 +492,8 @@ class Engine:
                     "rate": s.rate,
                     "startSeconds": round(s.start, 3),
                     "endSeconds": round(s.end, 3),
-                    "sent": c.sent,
-                    "sentPerSecond": round(c.sent / held, 3) if held > 0 else 0.0,
+                    "sent": sent,
+                    "sentPerSecond": round(sent / held, 3) if held > 0 else 0.0,
                 }
             )
         return out

@@ -1,0 +1,312 @@
+"""The load engine's HTTP/1.1 client: keep-alive connections on asyncio Protocols, responses
+parsed by llhttp (``httptools``), request bytes prepared once per scenario.
+
+Chosen by measurement (``bench/load_throughput.py``): on loopback nginx with 32 connections
+aiohttp on uvloop spends ~100 µs of CPU per request, this client ~8 µs, so the engine's own
+bookkeeping, not the client, decides its throughput per core. It does only what a load test
+needs: send a prepared request, wait for the status line and the end of the response (the
+body is parsed and dropped), reuse the connection when the server allows it.
+
+Errors come out as :class:`HttpError` with a kind the summary counts: ``connect`` (refused,
+unresolvable, connect timeout), ``timeout`` (no complete answer within the request timeout),
+``disconnected`` (the server closed or reset the connection before answering) and
+``transport`` (an answer that is not HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn, cast
+from urllib.parse import urlsplit
+
+import httptools
+
+USER_AGENT = "perfrun-load"
+# Methods whose request always carries a Content-Length (0 without a body), as browsers do.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class HttpError(Exception):
+    """An attempt that got no HTTP answer; ``kind`` is what the summary counts."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where requests go: scheme, host and port, the ``Host`` header and the base path that
+    every scenario path is appended to."""
+
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+    base_path: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host_header}{self.base_path}"
+
+
+def parse_origin(url: str) -> Origin:
+    """``http(s)://host[:port][/base]``; raises ValueError for anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host")
+    default = 443 if scheme == "https" else 80
+    port = parts.port or default
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == default else f"{shown}:{port}"
+    return Origin(scheme, host, port, host_header, parts.path.rstrip("/"))
+
+
+class RequestBytes:
+    """One scenario's requests as bytes: the head is fixed but for the path (and the body's
+    length), so a request costs a few byte joins, or nothing when path and body are fixed."""
+
+    def __init__(self, origin: Origin, method: str, headers: Mapping[str, str]) -> None:
+        """``headers`` are checked already (no line breaks: see ``templates``)."""
+        lower = {k.lower() for k in headers}
+        lines = []
+        if "host" not in lower:
+            lines.append(f"Host: {origin.host_header}\r\n")
+        if "user-agent" not in lower:
+            lines.append(f"User-Agent: {USER_AGENT}\r\n")
+        for name, value in headers.items():
+            lines.append(f"{name}: {value}\r\n")
+        self.method = method
+        self.head_only = method == "HEAD"
+        self._always_length = method in _BODY_METHODS
+        self._start = f"{method} {origin.base_path}".encode()
+        self._fields = (" HTTP/1.1\r\n" + "".join(lines)).encode("latin-1")
+
+    def build(self, path: str, body: bytes | None) -> bytes:
+        if body is None:
+            if self._always_length:
+                return self._start + path.encode() + self._fields + b"Content-Length: 0\r\n\r\n"
+            return self._start + path.encode() + self._fields + b"\r\n"
+        return b"".join(
+            (
+                self._start,
+                path.encode(),
+                self._fields,
+                b"Content-Length: %d\r\n\r\n" % len(body),
+                body,
+            )
+        )
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection; at most one exchange at a time (no pipelining)."""
+
+    __slots__ = (
+        "client",
+        "deadline",
+        "head_only",
+        "headers_done",
+        "open",
+        "parser",
+        "transport",
+        "waiter",
+    )
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[int] | None = None
+        self.deadline = 0.0
+        self.head_only = False
+        self.headers_done = False
+        self.open = True
+
+    # --- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail("transport", f"not an HTTP answer: {exc}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        self.client._lost(self)
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        self.waiter = None
+        if self.headers_done and not self.parser.should_keep_alive():
+            # An answer without a length ends when the server closes the connection.
+            waiter.set_result(self.parser.get_status_code())
+            return
+        why = f": {exc}" if exc else ""
+        waiter.set_exception(
+            HttpError("disconnected", f"the server closed the connection before answering{why}")
+        )
+
+    # --- httptools callbacks --------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        if self.head_only:
+            self._complete()
+
+    def on_message_complete(self) -> None:
+        if not self.head_only:
+            self._complete()
+
+    # --- exchange -------------------------------------------------------------------------
+
+    def start(self, data: bytes, head_only: bool, deadline: float) -> asyncio.Future[int]:
+        waiter = self.waiter = self.client.new_future()
+        self.head_only = head_only
+        self.deadline = deadline
+        assert self.transport is not None
+        self.transport.write(data)
+        return waiter
+
+    def _complete(self) -> None:
+        parser = self.parser
+        status = parser.get_status_code()
+        self.headers_done = False
+        if status < 200 and status != 101:
+            return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+        waiter = self.waiter
+        self.waiter = None
+        if self.head_only:
+            # The answer to HEAD has no body whatever its Content-Length says; llhttp would
+            # wait for one, so the next answer gets a fresh parser.
+            self.parser = httptools.HttpResponseParser(self)
+        if waiter is None:
+            self._close()  # an answer nobody asked for: the connection is out of step
+            return
+        if parser.should_keep_alive():
+            self.client.idle.append(self)
+        else:
+            self._close()
+        if not waiter.done():
+            waiter.set_result(status)
+
+    def _close(self) -> None:
+        self.open = False
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, kind: str, message: str) -> None:
+        """End the exchange with an error and drop the connection (its state is unknown)."""
+        self.open = False
+        if self.transport is not None:
+            self.transport.abort()
+        waiter = self.waiter
+        self.waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(HttpError(kind, message))
+
+
+def _no_loop(*_: Any) -> NoReturn:
+    raise RuntimeError("Client.start() was not called in the running loop")
+
+
+class Client:
+    """A pool of keep-alive connections to one origin. Opens a connection only when no idle
+    one is left, so it never holds more connections than requests were ever in flight at
+    once. Call :meth:`start` inside the running loop and :meth:`close` at the end."""
+
+    def __init__(self, origin: Origin, timeout_s: float) -> None:
+        self.origin = origin
+        self.timeout_s = timeout_s
+        self.idle: list[_Conn] = []
+        self._conns: set[_Conn] = set()
+        self._ssl: ssl.SSLContext | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._timeout_text = f"no answer within {timeout_s:g}s"
+        self.new_future: Callable[[], asyncio.Future[int]] = _no_loop
+        self._time: Callable[[], float] = _no_loop
+
+    def start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        self.new_future = loop.create_future
+        self._time = loop.time
+        if self.origin.scheme == "https":
+            self._ssl = ssl.create_default_context()
+        self._sweeper = loop.create_task(self._sweep())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for conn in list(self._conns):
+            conn.waiter = None  # whoever waited for it was cancelled already
+            conn._fail("disconnected", "client closed")
+        self.idle.clear()
+
+    async def send(self, data: bytes, head_only: bool = False) -> int:
+        """Send one prepared request; its status code, or HttpError."""
+        idle = self.idle
+        conn: _Conn | None = None
+        while idle:
+            conn = idle.pop()
+            if conn.open:
+                deadline = self._time() + self.timeout_s
+                break
+            conn = None
+        if conn is None:
+            deadline = self._time() + self.timeout_s
+            conn = await self._connect()
+            if not conn.open:
+                raise HttpError("disconnected", "the server closed the connection at once")
+        try:
+            return await conn.start(data, head_only, deadline)
+        except asyncio.CancelledError:
+            # Nobody will read the answer: drop the connection, so the server stops working
+            # on a request that no longer holds a slot here.
+            conn.waiter = None
+            conn._fail("disconnected", "cancelled")
+            raise
+
+    async def _connect(self) -> _Conn:
+        assert self._loop is not None
+        origin = self.origin
+        where = f"{origin.host}:{origin.port}"
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                _, conn = await self._loop.create_connection(
+                    lambda: _Conn(self),
+                    origin.host,
+                    origin.port,
+                    ssl=self._ssl,
+                    server_hostname=origin.host if self._ssl is not None else None,
+                )
+        except TimeoutError:
+            raise HttpError("connect", f"{where}: {self._timeout_text}") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise HttpError("connect", f"{where}: {exc}") from None
+        if conn.open:
+            self._conns.add(conn)
+        return conn
+
+    def _lost(self, conn: _Conn) -> None:
+        self._conns.discard(conn)
+
+    async def _sweep(self) -> None:
+        """Time out exchanges past their deadline (a check every few tens of milliseconds is
+        cheaper than a timer per request, and precise enough for a request timeout)."""
+        tick = min(0.05, max(0.005, self.timeout_s / 20))
+        while True:
+            await asyncio.sleep(tick)
+            now = self._time()
+            for conn in list(self._conns):
+                if conn.waiter is not None and conn.deadline <= now:
+                    conn._fail("timeout", self._timeout_text)
