@@ -1,12 +1,14 @@
 """Requests per second per CPU core, in one run against the same loopback nginx: this engine
 (`perfrun load`, closed model), wrk (Debian) and k6 (built from its Go module), printed as
-ratios; plus the HTTP client choice (aiohttp on uvloop vs httpx) measured the same way.
+ratios; plus the HTTP client choice measured the same way: the engine's own client
+(``perfrun.load.http``: asyncio Protocols + llhttp via httptools), aiohttp on uvloop and httpx,
+each as a bare loop of GETs with no bookkeeping.
 
 CPU is the client process's own user+system time (``RUSAGE_CHILDREN`` around each child), so
 the figure is requests per client CPU-second whatever else the machine is doing.
 
-    .venv/bin/python bench/load_throughput.py [--seconds 5] [--connections 32]
-      [--k6 ~/.cache/perfrun/bin/k6-v1.8.1/k6]
+    .venv/bin/python bench/load_throughput.py [--seconds 5] [--connections 32] [--rounds 1]
+      [--no-clients] [--k6 ~/.cache/perfrun/bin/k6-v1.8.1/k6]
 
 Build k6 once: GOTOOLCHAIN=local GOBIN=~/.cache/perfrun/bin/k6-v1.8.1 go install go.k6.io/k6@v1.8.1
 """
@@ -18,6 +20,7 @@ import json
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,7 +67,7 @@ def bench_k6(k6: Path, url: str, seconds: int, conns: int, tmp: Path) -> tuple[i
         )
     )
     summary = tmp / "k6-summary.json"
-    measured(
+    _, _, cpu = measured(
         [
             str(k6),
             "run",
@@ -81,11 +84,7 @@ def bench_k6(k6: Path, url: str, seconds: int, conns: int, tmp: Path) -> tuple[i
         seconds + 60,
     )
     data = json.loads(summary.read_text())
-    cpu = _last_cpu
     return int(data["metrics"]["http_reqs"]["count"]), cpu
-
-
-_last_cpu = 0.0
 
 
 def bench_perfrun(url: str, seconds: int, conns: int, tmp: Path) -> tuple[int, float]:
@@ -125,7 +124,20 @@ count = 0
 async def main():
     global count
     end = time.monotonic() + seconds
-    if kind == "aiohttp":
+    if kind == "perfrun":
+        from perfrun.load.http import Client, RequestBytes, parse_origin
+        origin = parse_origin(url)
+        client = Client(origin, 10.0)
+        client.start()
+        data = RequestBytes(origin, "GET", {}).build("/", None)
+        async def worker():
+            global count
+            while time.monotonic() < end:
+                await client.send(data)
+                count += 1
+        await asyncio.gather(*[worker() for _ in range(conns)])
+        await client.close()
+    elif kind == "aiohttp":
         import aiohttp, uvloop
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conns)) as s:
             async def worker():
@@ -146,7 +158,7 @@ async def main():
                     r.read()
                     count += 1
             await asyncio.gather(*[worker() for _ in range(conns)])
-if kind == "aiohttp":
+if kind in ("aiohttp", "perfrun"):
     import uvloop; uvloop.run(main())
 else:
     asyncio.run(main())
@@ -162,37 +174,7 @@ def bench_client(kind: str, url: str, conns: int, seconds: int) -> tuple[int, fl
     return int(out.strip().splitlines()[-1]), cpu
 
 
-def main() -> int:
-    global _last_cpu
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--k6", type=Path, default=DEFAULT_K6)
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="perfrun-bench-"))
-    nginx = start_nginx(tmp, free_port(), access_log=False)
-    rows: dict[str, tuple[int, float]] = {}
-    try:
-        s, c = args.seconds, args.connections
-        rows["perfrun load"] = bench_perfrun(nginx.url, s, c, tmp)
-        if shutil.which("wrk"):
-            rows["wrk"] = bench_wrk(nginx.url, s, c)
-        else:
-            print("wrk: not installed (apt-get install wrk)")
-        if args.k6.exists():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            n, _ = bench_k6(args.k6, nginx.url, s, c, tmp)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            _last_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            rows["k6"] = (n, _last_cpu)
-        else:
-            print(f"k6: {args.k6} missing (see the docstring to build it)")
-        for kind in ("aiohttp", "httpx"):
-            for conns in (1, c):
-                rows[f"client {kind} c={conns}"] = bench_client(kind, nginx.url, conns, 3)
-    finally:
-        stop_nginx(nginx)
-        shutil.rmtree(tmp, ignore_errors=True)
+def _table(rows: dict[str, tuple[int, float]]) -> dict[str, float]:
     print(f"{'tool':<24}{'requests':>10}{'cpu s':>8}{'req/cpu-s':>11}")
     per_core = {}
     for name, (n, cpu) in rows.items():
@@ -200,8 +182,64 @@ def main() -> int:
         print(f"{name:<24}{n:>10}{cpu:>8.2f}{per_core[name]:>11.0f}")
     base = per_core["perfrun load"]
     for other in ("wrk", "k6"):
-        if other in per_core and per_core[other] > 0:
+        if per_core.get(other):
             print(f"perfrun load / {other}: {base / per_core[other]:.2f}")
+    return per_core
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=1, help="repeat engine, wrk and k6 N times")
+    ap.add_argument("--no-clients", action="store_true", help="skip the HTTP client comparison")
+    ap.add_argument("--k6", type=Path, default=DEFAULT_K6)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="perfrun-bench-"))
+    nginx = start_nginx(tmp, free_port(), access_log=False)
+    rounds: list[dict[str, float]] = []
+    clients: dict[str, tuple[int, float]] = {}
+    try:
+        s, c = args.seconds, args.connections
+        for r in range(args.rounds):
+            rows: dict[str, tuple[int, float]] = {}
+            rows["perfrun load"] = bench_perfrun(nginx.url, s, c, tmp)
+            if shutil.which("wrk"):
+                rows["wrk"] = bench_wrk(nginx.url, s, c)
+            elif r == 0:
+                print("wrk: not installed (apt-get install wrk)")
+            if args.k6.exists():
+                rows["k6"] = bench_k6(args.k6, nginx.url, s, c, tmp)
+            elif r == 0:
+                print(f"k6: {args.k6} missing (see the docstring to build it)")
+            if args.rounds > 1:
+                print(f"--- round {r + 1} of {args.rounds}")
+            rounds.append(_table(rows))
+        if not args.no_clients:
+            for kind in ("perfrun", "aiohttp", "httpx"):
+                for conns in (1, c):
+                    clients[f"client {kind} c={conns}"] = bench_client(kind, nginx.url, conns, 3)
+    finally:
+        stop_nginx(nginx)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if clients:
+        print("--- bare HTTP clients (a loop of GETs, no bookkeeping)")
+        print(f"{'client':<24}{'requests':>10}{'cpu s':>8}{'req/cpu-s':>11}")
+        for name, (n, cpu) in clients.items():
+            print(f"{name:<24}{n:>10}{cpu:>8.2f}{(n / cpu if cpu > 0 else 0.0):>11.0f}")
+    if len(rounds) > 1:
+        print(f"--- {len(rounds)} rounds: best / median / worst")
+        names = [n for n in rounds[0] if all(n in r for r in rounds)]
+        series = {n: sorted(r[n] for r in rounds) for n in names}
+        for other in ("wrk", "k6"):
+            if other in names:
+                series[f"perfrun load / {other}"] = sorted(
+                    r["perfrun load"] / r[other] for r in rounds if r[other]
+                )
+        for name, xs in series.items():
+            fmt = "{:.2f}" if "/" in name else "{:.0f}"
+            best, med, worst = xs[-1], statistics.median(xs), xs[0]
+            print(f"{name:<24} " + " / ".join(fmt.format(x) for x in (best, med, worst)))
     return 0
 
 
