@@ -48,11 +48,37 @@ def _float(text: Any) -> float:
         return math.nan
 
 
+@dataclass(frozen=True)
+class Connection:
+    """How to reach a Prometheus: its base URL (queries go to ``<url>/api/v1/...``) plus, when
+    it sits behind an authenticating front (the Kubernetes API server's service proxy), the TLS
+    and credentials to use. Headers and key paths stay out of ``repr`` and of every message."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    verify: bool | str = True  # False, True (system CAs) or a CA bundle path
+    client_cert: tuple[str, str] | None = field(default=None, repr=False)  # (cert, key) paths
+    proxies: dict[str, str] = field(default_factory=dict)
+    via: str = ""  # how it is reached, for messages, e.g. "through the API server"
+    trust_env: bool = True  # honour HTTP(S)_PROXY, NO_PROXY, .netrc from the environment
+
+    def session(self) -> requests.Session:
+        s = requests.Session()
+        s.trust_env = self.trust_env
+        s.verify = self.verify
+        s.cert = self.client_cert
+        s.headers.update(self.headers)
+        s.proxies.update(self.proxies)
+        return s
+
+
 class PrometheusClient:
     """prometheus-api-client with a timeout and urllib3 retries (connect, read, 5xx, 429)."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0, retries: int = 3) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, target: str | Connection, timeout_s: float = 10.0, retries: int = 3) -> None:
+        conn = target if isinstance(target, Connection) else Connection(url=target)
+        self.url = conn.url.rstrip("/")
+        self.where = f"{self.url} ({conn.via})" if conn.via else self.url
         self.timeout_s = timeout_s
         retry = Retry(
             total=retries,
@@ -65,7 +91,13 @@ class PrometheusClient:
             allowed_methods=None,
             raise_on_status=False,
         )
-        self._conn = PrometheusConnect(url=self.url, retry=retry, timeout=timeout_s)
+        self._session = conn.session()
+        self._conn = PrometheusConnect(
+            url=self.url,
+            retry=retry,
+            timeout=timeout_s,
+            session=self._session,
+        )
 
     def close(self) -> None:
         self._conn.close()
@@ -79,15 +111,24 @@ class PrometheusClient:
             raise QueryError(f"{what}: timed out after {self.timeout_s:g}s") from exc
         except requests.exceptions.RequestException as exc:
             raise QueryError(
-                f"{what}: Prometheus at {self.url} unreachable: {_short(exc)}"
+                f"{what}: Prometheus at {self.where} unreachable: {_short(exc)}"
             ) from exc
         except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not Prometheus' shape
             raise QueryError(f"{what}: unexpected answer: {_short(exc)}") from exc
 
     def ping(self) -> None:
-        ok = self._call("ping", self._conn.check_prometheus_connection)
-        if not ok:
-            raise QueryError(f"ping: Prometheus at {self.url} answered with an error")
+        """GET /-/ready: cheap, needs no query, and answers 200 without a redirect (``/``
+        redirects, which a proxy in front may not follow)."""
+
+        def ready() -> requests.Response:
+            return self._session.get(f"{self.url}/-/ready", timeout=self.timeout_s)
+
+        response = self._call("ping", ready)
+        if not response.ok:
+            raise QueryError(
+                f"ping: Prometheus at {self.where} answered {response.status_code}: "
+                f"{_short(Exception(response.text.strip()))}"
+            )
 
     def instant(self, query: str, at: float) -> list[Sample]:
         params = {"time": f"{at:.3f}"}
