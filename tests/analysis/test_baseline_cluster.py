@@ -114,8 +114,15 @@ def test_report_configmap_is_stored_read_back_and_goes_with_its_perfrun(
     run = kube_cluster.get_json("perfrun", "release-3", "-n", kube_namespace)
     kube = Kube(load_api_client(str(kube_cluster.kubeconfig)))
     files = {"report.md": "# release-3\n\nPassed", "report.json": '{"verdict": "Passed"}'}
-    name = write_report(kube, run, files)
+    name = write_report(kube, run, files, "release-3-x7k2a")
     assert read_report(kube, kube_namespace, name) == files
+    labels = kube_cluster.get_json("configmap", name, "-n", kube_namespace)["metadata"]["labels"]
+    assert labels["perfrun.dev/perfrun"] == "release-3"  # the PerfRun's name
+    assert labels["perfrun.dev/run"] == "release-3-x7k2a"  # the run id, as in its namespace
+    # a report written again without a run id drops the label instead of keeping a stale one
+    write_report(kube, run, files)
+    relabelled = kube_cluster.get_json("configmap", name, "-n", kube_namespace)["metadata"]
+    assert "perfrun.dev/run" not in relabelled["labels"]
     kube_cluster.kubectl("delete", "perfrun", "release-3", "-n", kube_namespace)
     poll_until(
         lambda: not kube_cluster.exists("configmap", name, "-n", kube_namespace),

@@ -1,7 +1,7 @@
 """PerfBaseline I/O: read one, promote a PerfRun's results into one (server-side apply).
 
-The body builders are pure so they are tested without an API server; the two functions that
-take a ``Kube`` are the only I/O."""
+The body builders are pure so they are tested without an API server; the functions that take
+a ``Kube`` are the only I/O."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from perfrun.api.baseline import (
     PerfBaselineSpec,
 )
 from perfrun.api.perfrun import API_VERSION, KIND
-from perfrun.api.status import PerfRunStatus
+from perfrun.api.status import PerfRunStatus, Results
 from perfrun.kube.client import Kube
 
 _VALUE_FIELDS = ("p50_ms", "p95_ms", "p99_ms", "error_rate", "throughput_rps", "max_queue_depth")
@@ -24,6 +24,40 @@ _VALUE_FIELDS = ("p50_ms", "p95_ms", "p99_ms", "error_rate", "throughput_rps", "
 
 class PromotionError(ValueError):
     """A run that cannot become a baseline (no results, or not Passed without force)."""
+
+
+def results_body(
+    meta: dict[str, Any],
+    results: Results,
+    verdict: str | None,
+    name: str,
+    now: str,
+    *,
+    release: str | None = None,
+) -> dict[str, Any]:
+    """The PerfBaseline manifest ``name`` holding ``results`` of the PerfRun with metadata
+    ``meta``, in that PerfRun's namespace. No verdict check: callers decide who may promote."""
+    spec = PerfBaselineSpec(
+        values=BaselineValues(**{f: getattr(results, f) for f in _VALUE_FIELDS}),
+        sources=dict(results.sources),
+        source=BaselineSource(
+            run=meta.get("name"),
+            namespace=meta.get("namespace"),
+            promoted_at=now,
+            verdict=verdict,
+            release=release or (meta.get("labels") or {}).get("release"),
+        ),
+    )
+    return {
+        "apiVersion": BASELINE_API_VERSION,
+        "kind": BASELINE_KIND,
+        "metadata": {
+            "name": name,
+            "namespace": meta.get("namespace", "default"),
+            "labels": {"app.kubernetes.io/managed-by": "perfrun"},
+        },
+        "spec": spec.to_wire(),
+    }
 
 
 def baseline_body(
@@ -39,28 +73,7 @@ def baseline_body(
             f"PerfRun {meta.get('name')} is {status.verdict or 'not finished'}, not Passed; "
             "use --force to promote it anyway"
         )
-    r = status.results
-    spec = PerfBaselineSpec(
-        values=BaselineValues(**{f: getattr(r, f) for f in _VALUE_FIELDS}),
-        sources=dict(r.sources),
-        source=BaselineSource(
-            run=meta.get("name"),
-            namespace=meta.get("namespace"),
-            promoted_at=now,
-            verdict=status.verdict,
-            release=release or (meta.get("labels") or {}).get("release"),
-        ),
-    )
-    return {
-        "apiVersion": BASELINE_API_VERSION,
-        "kind": BASELINE_KIND,
-        "metadata": {
-            "name": name,
-            "namespace": meta.get("namespace", "default"),
-            "labels": {"app.kubernetes.io/managed-by": "perfrun"},
-        },
-        "spec": spec.to_wire(),
-    }
+    return results_body(meta, status.results, status.verdict, name, now, release=release)
 
 
 def promote(
@@ -78,6 +91,21 @@ def promote(
     if run is None:
         raise PromotionError(f"PerfRun {namespace}/{run_name} not found")
     return kube.apply(baseline_body(run, name, now, force=force, release=release))
+
+
+def promote_results(
+    kube: Kube,
+    meta: dict[str, Any],
+    results: Results,
+    verdict: str | None,
+    name: str,
+    now: str,
+    *,
+    release: str | None = None,
+) -> dict[str, Any]:
+    """Apply ``results`` as PerfBaseline ``name`` (the operator promoting a run that has just
+    passed, before its status is written); idempotent."""
+    return kube.apply(results_body(meta, results, verdict, name, now, release=release))
 
 
 def read_baseline(kube: Kube, name: str, namespace: str) -> PerfBaseline | None:

@@ -11,13 +11,29 @@ from perfrun.kube.client import Kube
 
 # A ConfigMap may hold 1 MiB; stay well below so status and etcd stay healthy.
 MAX_REPORT_BYTES = 512 * 1024
+# The same keys, with the same meaning, as on the run's own objects (perfrun.render.context,
+# which kube may not import): perfrun.dev/perfrun is the PerfRun's name, perfrun.dev/run the
+# run id (``<name>-<suffix>``, the run namespace without ``perf-``).
+LABEL_PERFRUN = "perfrun.dev/perfrun"
+LABEL_RUN = "perfrun.dev/run"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 
 
 def report_name(run_name: str) -> str:
     return f"perfrun-report-{run_name}"[:253]
 
 
-def report_body(run: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+def report_labels(run_name: str, run_id: str | None = None) -> dict[str, str]:
+    """``perfrun.dev/perfrun: <name>``, plus ``perfrun.dev/run: <run id>`` when the run has one."""
+    labels = {LABEL_MANAGED_BY: "perfrun", LABEL_PERFRUN: run_name[:63]}
+    if run_id:
+        labels[LABEL_RUN] = run_id
+    return labels
+
+
+def report_body(
+    run: dict[str, Any], files: dict[str, str], run_id: str | None = None
+) -> dict[str, Any]:
     """The ConfigMap manifest; ``files`` must already fit MAX_REPORT_BYTES (ValueError if not)."""
     size = sum(len(k) + len(v.encode()) for k, v in files.items())
     if size > MAX_REPORT_BYTES:
@@ -27,7 +43,7 @@ def report_body(run: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": KIND,
         "name": meta["name"],
-        "uid": meta["uid"],
+        "uid": meta.get("uid"),
         "controller": False,
         "blockOwnerDeletion": False,
     }
@@ -37,16 +53,18 @@ def report_body(run: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
         "metadata": {
             "name": report_name(meta["name"]),
             "namespace": meta["namespace"],
-            "labels": {"app.kubernetes.io/managed-by": "perfrun", "perfrun.dev/run": meta["name"]},
+            "labels": report_labels(meta["name"], run_id),
             "ownerReferences": [owner] if meta.get("uid") else [],
         },
         "data": files,
     }
 
 
-def write_report(kube: Kube, run: dict[str, Any], files: dict[str, str]) -> str:
+def write_report(
+    kube: Kube, run: dict[str, Any], files: dict[str, str], run_id: str | None = None
+) -> str:
     """Apply the report ConfigMap; returns its name (for status.report)."""
-    body = report_body(run, files)
+    body = report_body(run, files, run_id)
     kube.apply(body)
     return str(body["metadata"]["name"])
 
