@@ -18,7 +18,7 @@ from perfrun.analysis.report_markdown import render as render_md
 from perfrun.analysis.run import analyze
 from perfrun.analysis.summaries import merge, parse_summary
 from perfrun.analysis.verdict import worst
-from perfrun.api.analysis import Baseline, Gate, Metric
+from perfrun.api.analysis import AnalysisSpec, Baseline, Gate, Metric
 from perfrun.api.baseline import BaselineValues
 from perfrun.api.status import Results
 from perfrun.cli import main
@@ -99,6 +99,79 @@ def test_baseline_direction_tolerances_and_missing() -> None:
     assert compare(spec, None, Results())[0].outcome == "Inconclusive"
 
 
+def test_baseline_messages_name_both_numbers_with_units() -> None:
+    failed = compare_one(Metric.LATENCY_P99, 100.0, 150.5, 10)
+    assert failed.message == "this run 150.5ms vs baseline 100ms: +50.5% worse (tolerance 10%)"
+    slower = compare_one(Metric.THROUGHPUT, 900.0, 800.0, 5)
+    assert slower.outcome == "Failed"
+    assert slower.message.startswith("this run 800 rps vs baseline 900 rps: +11.1% worse")
+    unbounded = compare_one(Metric.ERROR_RATE, 0.0, 0.01, 10)
+    assert unbounded.message == "this run 0.01 vs baseline 0: an unbounded regression"
+    missing = compare(Baseline(name="main"), None, Results(), "PerfBaseline main is gone")
+    assert {r.message for r in missing} == {"PerfBaseline main is gone"}
+    assert compare(Baseline(name="main"), None, Results())[0].message == (
+        "PerfBaseline main not found"
+    )
+
+
+class _Quiet:
+    """A Prometheus that is up and has no series (the numbers come from the summary)."""
+
+    def ping(self) -> None:
+        return None
+
+    def instant(self, query: str, at: float) -> list[object]:
+        return []
+
+    def range(self, *a: object) -> list[object]:
+        return []
+
+
+def _spec_with_baseline(**baseline: object) -> AnalysisSpec:
+    return AnalysisSpec.model_validate(
+        {
+            "gates": [{"name": "p99", "metric": "latencyP99", "max": "1s"}],
+            "baseline": {"name": "main", **baseline},
+        }
+    )
+
+
+def test_verdict_reason_names_the_regressed_metric_and_both_numbers() -> None:
+    s = parse_summary(_summary(list(range(1000, 200_001, 1000))))
+    p99 = s.percentile_ms(99)
+    assert p99 is not None
+    result = analyze(
+        _spec_with_baseline(metrics=["latencyP99"], tolerances={"latencyP99": "5%"}),
+        None,
+        Window(start=0, end=10),
+        [s],
+        baseline=BaselineValues(p99_ms=p99 / 2),
+        api=_Quiet(),  # type: ignore[arg-type]
+    )
+    assert result.verdict == "Failed"
+    assert result.reason == (
+        f"latencyP99: this run {p99:g}ms vs baseline {p99 / 2:g}ms: +100.0% worse (tolerance 5%)"
+    )
+
+
+def test_a_missing_baseline_is_inconclusive_and_said_once() -> None:
+    s = parse_summary(_summary(list(range(1000, 200_001, 1000))))
+    result = analyze(
+        _spec_with_baseline(),
+        None,
+        Window(start=0, end=10),
+        [s],
+        baseline_missing="PerfBaseline main (namespace team) not found",
+        api=_Quiet(),  # type: ignore[arg-type]
+    )
+    assert result.verdict == "Inconclusive"
+    assert result.results.gates[0].outcome == "Passed"
+    assert result.reason == (
+        "PerfBaseline main (namespace team) not found "
+        "(latencyP99, errorRate, throughput not compared)"
+    )
+
+
 def _summary(values_us: list[int], errors: int = 0) -> dict[str, object]:
     h = HdrHistogram(1, 3_600_000_000, 3)
     for v in values_us:
@@ -146,8 +219,6 @@ def test_summary_numbers_win_and_say_so() -> None:
 
     s = parse_summary(_summary(list(range(1000, 200_001, 1000))))
     spec_doc = {"gates": [{"name": "p99", "metric": "latencyP99", "max": "300ms"}]}
-    from perfrun.api.analysis import AnalysisSpec
-
     result = analyze(
         AnalysisSpec.model_validate(spec_doc),
         None,
@@ -193,7 +264,7 @@ def test_bounded_report_fits_and_renders() -> None:
     assert back.results.p99_ms == 12.0
     assert "<svg" in render_html(back) and "| p99 | 12 ms | prometheus |" in render_md(back)
     run = {"metadata": {"name": "r1", "namespace": "team", "uid": "u-1"}}
-    cm = report_body(run, files)
+    cm = report_body(run, files, "r1-x7k2a")
     assert cm["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert cm["metadata"]["namespace"] == "team"
 

@@ -21,6 +21,19 @@ RESULT_FIELD = {
 }
 
 
+_UNITS = {
+    Metric.LATENCY_P50: "ms",
+    Metric.LATENCY_P95: "ms",
+    Metric.LATENCY_P99: "ms",
+    Metric.THROUGHPUT: " rps",
+}
+
+
+def amount(metric: Metric, value: float) -> str:
+    """A value with its unit, as messages show it: 312.5ms, 790 rps, 0.004."""
+    return f"{value:g}{_UNITS.get(metric, '')}"
+
+
 def tolerance_percent(spec: Baseline, metric: Metric) -> float:
     return float(spec.tolerances.get(metric, spec.max_regression).rstrip("%"))
 
@@ -45,26 +58,33 @@ def compare_one(
         return Regression(
             **common,
             outcome=Verdict.FAILED,
-            message=f"baseline is 0 and this run has {value:g}: an unbounded regression",
+            message=f"this run {amount(metric, value)} vs baseline 0: an unbounded regression",
         )
     change = round(change, 3)
+    both = f"this run {amount(metric, value)} vs baseline {amount(metric, baseline)}"
     if change > tol:
         return Regression(
             **common,
             change_percent=change,
             outcome=Verdict.FAILED,
-            message=f"{change:+.1f}% worse than the baseline (tolerance {tol:g}%)",
+            message=f"{both}: {change:+.1f}% worse (tolerance {tol:g}%)",
         )
     return Regression(
         **common,
         change_percent=change,
         outcome=Verdict.PASSED,
-        message=f"{change:+.1f}% (tolerance {tol:g}%)",
+        message=f"{both}: {change:+.1f}% (tolerance {tol:g}%)",
     )
 
 
-def compare(spec: Baseline, baseline: BaselineValues | None, results: Results) -> list[Regression]:
-    """One Regression per compared metric; all Inconclusive when the baseline is missing."""
+def compare(
+    spec: Baseline,
+    baseline: BaselineValues | None,
+    results: Results,
+    missing: str | None = None,
+) -> list[Regression]:
+    """One Regression per compared metric; all Inconclusive when the baseline is missing
+    (``missing`` says why; default: not found)."""
     out = []
     for metric in spec.metrics:
         m = Metric(metric)
@@ -77,7 +97,7 @@ def compare(spec: Baseline, baseline: BaselineValues | None, results: Results) -
                     value=getattr(results, name),
                     tolerance_percent=tol,
                     outcome=Verdict.INCONCLUSIVE,
-                    message=f"baseline {spec.name!r} not found",
+                    message=(missing or f"PerfBaseline {spec.name} not found")[:1024],
                 )
             )
             continue

@@ -22,6 +22,7 @@ from perfrun.analysis.model import (
     Window,
 )
 from perfrun.analysis.queries import (
+    Connection,
     Fetcher,
     PromApi,
     PrometheusClient,
@@ -205,17 +206,22 @@ def _camel(name: str) -> str:
 
 def analyze(
     spec: AnalysisSpec,
-    prometheus_url: str | None,
+    prometheus_url: str | Connection | None,
     window: Window,
     summaries: Sequence[LoadSummary] = (),
     *,
     baseline: BaselineValues | None = None,
+    baseline_missing: str | None = None,
     steps: Sequence[StepWindow] = (),
     api: PromApi | None = None,
     now: float | None = None,
 ) -> AnalysisResult:
     """Analyse one load window. Never raises for Prometheus trouble: it shows up as query
-    errors and Inconclusive gates with the reason."""
+    errors and Inconclusive gates with the reason.
+
+    ``prometheus_url`` is a plain URL or a :class:`Connection` (a URL plus TLS and
+    credentials, e.g. the API server's service proxy); ``baseline`` is None when the spec's
+    baseline could not be read, and ``baseline_missing`` then says why (default: not found)."""
     if api is None and prometheus_url:
         p = spec.prometheus
         api = PrometheusClient(prometheus_url, parse_duration(p.query_timeout), p.retries)
@@ -230,7 +236,7 @@ def analyze(
     step_rows = a.step_results(step_windows)
     results.gates = [judge(g, a.observe(g), window.end, a.now) for g in spec.gates]
     if spec.baseline is not None:
-        results.regressions = compare(spec.baseline, baseline, results)
+        results.regressions = compare(spec.baseline, baseline, results, baseline_missing)
 
     outcomes = [g.outcome for g in results.gates] + [r.outcome for r in results.regressions]
     verdict = worst(outcomes)
@@ -241,7 +247,7 @@ def analyze(
         verdict=verdict,
         reason=reason,
         window=window,
-        prometheus=prometheus_url,
+        prometheus=prometheus_url.url if isinstance(prometheus_url, Connection) else prometheus_url,
         results=results,
         steps=step_rows,
         series=load_series + queue_series,
@@ -256,9 +262,12 @@ def _reason(verdict: Verdict, results: Results, fetch: Fetcher, judged: bool) ->
         if results.throughput_rps:
             return "no gates or baseline: measured only"
         return f"no gates, and no measurements{': ' + fetch.down if fetch.down else ''}"
-    bad = [f"gate {g.name}: {g.message}" for g in results.gates if g.outcome == verdict] + [
-        f"{r.metric} vs baseline: {r.message}" for r in results.regressions if r.outcome == verdict
-    ]
+    bad = [f"gate {g.name}: {g.message}" for g in results.gates if g.outcome == verdict]
+    regs = [r for r in results.regressions if r.outcome == verdict]
+    if len(regs) > 1 and len({r.message for r in regs}) == 1:  # e.g. the baseline is missing
+        bad.append(f"{regs[0].message} ({', '.join(r.metric for r in regs)} not compared)")
+    else:
+        bad += [f"{r.metric}: {r.message}" for r in regs]
     if verdict == Verdict.PASSED:
         return f"{len(results.gates)} gates and {len(results.regressions)} baseline checks passed"
     head = "; ".join(bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
