@@ -9,6 +9,9 @@ queues through the management HTTP API (no AMQP client library needed).
 
 Fixtures:
   ``prometheus``        (session)  a PrometheusServer: ``.url``, ``.add_target(port, job)``
+  ``host_prometheus``   (session)  the same, listening on this machine's non-loopback address
+                                   (``host_ip()``), for tests that put it behind a Kubernetes
+                                   Service: the API server refuses loopback endpoint addresses
   ``rabbitmq``          (session)  a RabbitMQ: ``.declare(q)``, ``.publish(q, n)``, ``.purge(q)``
   ``metrics_exporter``  (function) a factory: ``metrics_exporter(job) -> Exporter``
   ``start_prometheus``  (function) a factory for an extra, stoppable Prometheus
@@ -42,9 +45,31 @@ RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 SCRAPE_INTERVAL_S = 1
 
 
-def free_port() -> int:
+def host_ip() -> str:
+    """This machine's non-loopback IPv4 address: the source address of its default route
+    (a UDP connect sends nothing), else the first global address ``ip`` lists. Raises when
+    there is none: a test that needs it fails with this message instead of being skipped."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 1))
+        addr = str(s.getsockname()[0])
+        if not addr.startswith("127."):
+            return addr
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if "inet" in fields:
+            return fields[fields.index("inet") + 1].split("/")[0]
+    raise RuntimeError("no non-loopback IPv4 address on this machine (ip -4 addr)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -67,10 +92,11 @@ class PrometheusServer:
     proc: subprocess.Popen[bytes]
     targets: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def add_target(self, port: int, job: str, metrics_path: str = "/metrics") -> None:
         """Scrape 127.0.0.1:port as ``job``; waits until the first scrape has succeeded."""
@@ -100,8 +126,9 @@ class PrometheusServer:
         _stop(self.proc)
 
 
-def launch_prometheus(workdir: Path) -> PrometheusServer:
-    """Start Prometheus in ``workdir`` on a free port; returns once it is ready."""
+def launch_prometheus(workdir: Path, host: str = "127.0.0.1") -> PrometheusServer:
+    """Start Prometheus in ``workdir`` on a free port of ``host``; returns once it is ready.
+    Its scrape targets stay on 127.0.0.1 whatever it listens on."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "targets.json").write_text("[]")
     (workdir / "prometheus.yml").write_text(
@@ -115,21 +142,21 @@ scrape_configs:
         refresh_interval: 1s
 """
     )
-    port = free_port()
+    port = free_port(host)
     log = (workdir / "prometheus.log").open("wb")
     proc = subprocess.Popen(
         [
             PROMETHEUS_BIN,
             f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.listen-address={host}:{port}",
             "--storage.tsdb.retention.time=2h",
             "--log.level=warn",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = PrometheusServer(port, workdir, proc)
+    server = PrometheusServer(port, workdir, proc, host=host)
 
     def ready() -> bool:
         if proc.poll() is not None:
@@ -146,6 +173,13 @@ scrape_configs:
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     server = launch_prometheus(tmp_path_factory.mktemp("prometheus"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def host_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    server = launch_prometheus(tmp_path_factory.mktemp("host-prometheus"), host_ip())
     yield server
     server.stop()
 
