@@ -1,32 +1,177 @@
-"""Hand a finished load window to the analysis and turn its result into status fields."""
+"""Hand a finished load window to the analysis and turn its result into status fields.
+
+Around the pure analysis (``perfrun.analysis.run.analyze``) this is the I/O of the ANALYZE
+step: the load summaries, the PerfBaseline the spec names, the way to the Prometheus (direct
+when the operator runs in the cluster, through the API server's service proxy when it runs
+outside with a kubeconfig), then the report ConfigMap and, for a Passed run with
+``baseline.promoteAs``, the promoted PerfBaseline."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-from perfrun.analysis.model import Window
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from pydantic import ValidationError
+
+from perfrun.analysis import bounded
+from perfrun.analysis.model import AnalysisResult, Window
+from perfrun.analysis.queries import Connection
 from perfrun.analysis.run import analyze
 from perfrun.analysis.summaries import LoadSummary, SummaryError, parse_summary
-from perfrun.api.perfrun import PerfRun
-from perfrun.api.status import PerfRunStatus
-from perfrun.controller.machine import parse_time
+from perfrun.api.baseline import BaselineValues
+from perfrun.api.perfrun import API_VERSION, KIND, PerfRun
+from perfrun.api.status import PerfRunStatus, Verdict
+from perfrun.controller.machine import parse_time, rfc3339
+from perfrun.kube.baselines import promote_results, read_baseline
 from perfrun.kube.client import Kube
+from perfrun.kube.reports import write_report
+from perfrun.render import prometheus as render_prometheus
 from perfrun.render.context import RunContext
 
 log = logging.getLogger(__name__)
 SUMMARY_CONFIGMAP = "load-summary"
+# Set in every pod by the kubelet: the operator runs in the cluster and resolves Service names.
+IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
+VIA_API_SERVER = "through the Kubernetes API server's service proxy"
+# Authentication and authorisation problems do not go away by retrying: they are reported.
+_PERMANENT_API_STATUSES = frozenset({401, 403})
+
+
+# -- where Prometheus is ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """A Prometheus behind a Kubernetes Service: ``<scheme>://<name>.<namespace>.svc:<port>``."""
+
+    namespace: str
+    name: str
+    port: int
+    scheme: str = "http"
+    path: str = ""  # a path prefix in front of /api/v1 (e.g. Prometheus' --web.route-prefix)
+
+    @property
+    def dns_url(self) -> str:
+        return f"{self.scheme}://{self.name}.{self.namespace}.svc:{self.port}{self.path}"
+
+    @property
+    def proxy_path(self) -> str:
+        """The API server path proxying to this Service (``https:`` named when TLS)."""
+        scheme = "https:" if self.scheme == "https" else ""
+        return (
+            f"/api/v1/namespaces/{quote(self.namespace)}/services/"
+            f"{scheme}{quote(self.name)}:{self.port}/proxy{self.path}"
+        )
+
+
+def prometheus_service(run: PerfRun, ctx: RunContext) -> ServiceRef | None:
+    """The Service in front of the run's Prometheus: the embedded one, or a ``spec.url`` that
+    names a Service by its cluster DNS name (``<svc>.<ns>.svc[.cluster.local]``). None for
+    any other URL (it is used as it is)."""
+    source = run.spec.analysis.prometheus
+    if source.url is None:
+        return ServiceRef(ctx.namespace, render_prometheus.NAME, render_prometheus.PORT)
+    parts = urlsplit(source.url)
+    host = (parts.hostname or "").rstrip(".")
+    for suffix in (".svc.cluster.local", ".svc"):
+        if host.endswith(suffix):
+            labels = host.removesuffix(suffix).split(".")
+            if len(labels) == 2:
+                scheme = parts.scheme or "http"
+                port = parts.port or (443 if scheme == "https" else 80)
+                return ServiceRef(labels[1], labels[0], port, scheme, parts.path.rstrip("/"))
+    return None
 
 
 def prometheus_url(run: PerfRun, ctx: RunContext) -> str | None:
-    """The embedded Prometheus by its Service DNS name (reachable when the operator runs in
-    the cluster), or the external one from the spec."""
+    """The URL as seen from inside the cluster: the embedded Prometheus by its Service DNS
+    name, or the external one from the spec."""
     source = run.spec.analysis.prometheus
     if source.url:
         return source.url
-    return f"http://prometheus.{ctx.namespace}.svc:9090"
+    return ServiceRef(ctx.namespace, render_prometheus.NAME, render_prometheus.PORT).dns_url
+
+
+def in_cluster(env: Mapping[str, str]) -> bool:
+    return bool(env.get(IN_CLUSTER_ENV))
+
+
+def _ca_file(pem: str | bytes) -> str:
+    """A file holding ``pem`` (requests verifies against a path, not a string); one per
+    distinct CA, written once."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    path = Path(tempfile.gettempdir()) / f"perfrun-ca-{hashlib.sha256(data).hexdigest()[:16]}.pem"
+    if not path.exists() or path.read_bytes() != data:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return str(path)
+
+
+def api_server_connection(configuration: Any, path: str) -> Connection:
+    """A :class:`Connection` to ``path`` on the API server with the credentials of a
+    ``kubernetes.client.Configuration`` (as loaded from a kubeconfig): client certificate,
+    bearer token (refreshed through the client's own hook, e.g. exec plugins), or basic auth;
+    its CA (file or inline data) or ``insecure-skip-tls-verify``; its HTTP proxy."""
+    headers: dict[str, str] = {}
+    token = configuration.get_api_key_with_prefix("authorization")
+    if token:
+        headers["Authorization"] = str(token)
+    elif configuration.username or configuration.password:
+        headers["Authorization"] = str(configuration.get_basic_auth_token())
+    verify: bool | str = bool(configuration.verify_ssl)
+    if verify and configuration.ssl_ca_cert:
+        verify = str(configuration.ssl_ca_cert)
+    elif verify and getattr(configuration, "ca_cert_data", None):
+        verify = _ca_file(configuration.ca_cert_data)
+    cert = None
+    if configuration.cert_file and configuration.key_file:
+        cert = (str(configuration.cert_file), str(configuration.key_file))
+    if getattr(configuration, "tls_server_name", None):
+        log.warning(
+            "kubeconfig tls-server-name %s is not supported for Prometheus queries through "
+            "the API server; the certificate is checked against %s",
+            configuration.tls_server_name,
+            configuration.host,
+        )
+    proxy = configuration.proxy
+    return Connection(
+        url=str(configuration.host).rstrip("/") + path,
+        headers=headers,
+        verify=verify,
+        client_cert=cert,
+        proxies={"http": proxy, "https": proxy} if proxy else {},
+        via=VIA_API_SERVER,
+        trust_env=False,  # as the kubernetes client: only the kubeconfig's proxy, if any
+    )
+
+
+def prometheus_connection(
+    run: PerfRun, ctx: RunContext, kube: Kube, env: Mapping[str, str] | None = None
+) -> str | Connection | None:
+    """How this operator reaches the run's Prometheus: in the cluster, by URL (the Service's
+    DNS name for the embedded one); outside it (no ``KUBERNETES_SERVICE_HOST``: a laptop
+    with a kubeconfig), a Service's cluster DNS name does not resolve, so such a Prometheus
+    is reached through the API server's service proxy with the kubeconfig's credentials."""
+    env = os.environ if env is None else env
+    service = prometheus_service(run, ctx)
+    if service is None or in_cluster(env):
+        return prometheus_url(run, ctx)
+    return api_server_connection(kube.api_client.configuration, service.proxy_path)
+
+
+# -- inputs: load summaries, baseline -------------------------------------------------------
 
 
 def load_summaries(kube: Kube, ctx: RunContext) -> list[LoadSummary]:
@@ -42,21 +187,103 @@ def load_summaries(kube: Kube, ctx: RunContext) -> list[LoadSummary]:
     return out
 
 
+def bootstrap_hint(name: str) -> str:
+    return f"create it, or promote a run: perfrun baseline promote RUN --as {name} --force"
+
+
+def read_spec_baseline(kube: Kube, run: PerfRun) -> tuple[BaselineValues | None, str | None]:
+    """(values, None) for the PerfBaseline ``spec.analysis.baseline`` names, in the PerfRun's
+    namespace; (None, why) when it is missing, unreadable or not allowed: the comparison is
+    then Inconclusive with that reason. (None, None) when the spec names no baseline.
+    Transient API errors raise, so the reconcile is retried."""
+    ref = run.spec.analysis.baseline
+    if ref is None:
+        return None, None
+    namespace = str(run.metadata.get("namespace") or "default")
+    where = f"PerfBaseline {ref.name} (namespace {namespace})"
+    try:
+        found = read_baseline(kube, ref.name, namespace)
+    except ResourceNotFoundError:
+        return None, f"{where} not found: the PerfBaseline CRD is not installed"
+    except ApiException as exc:
+        if exc.status in _PERMANENT_API_STATUSES:
+            return None, f"{where} unreadable: {exc.status} {exc.reason}"
+        raise
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return None, f"{where} is invalid: {field}: {first['msg']}"[:500]
+    if found is None:
+        return None, f"{where} not found ({bootstrap_hint(ref.name)})"
+    return found.spec.values, None
+
+
+# -- outputs: promotion, report, events ----------------------------------------------------
+
+
+def _event(kube: Kube, run: PerfRun, type_: str, reason: str, message: str, now: str) -> None:
+    involved = {"apiVersion": API_VERSION, "kind": KIND, "metadata": run.metadata}
+    try:
+        kube.event(involved, type_, reason, message, now)
+    except (ApiException, KeyError) as exc:  # an event is news, not state: never fatal
+        log.warning("event %s on %s not posted: %s", reason, run.metadata.get("name"), exc)
+
+
+def promote_if_passed(kube: Kube, run: PerfRun, result: AnalysisResult, now: str) -> str | None:
+    """Store a Passed run's results as PerfBaseline ``baseline.promoteAs`` (server-side apply,
+    so a repeated analysis after a crash writes the same object). Returns a note for the
+    status message, or None when there is nothing to promote. A failure is reported (event
+    and note), not raised: the verdict stands without the promotion."""
+    ref = run.spec.analysis.baseline
+    if ref is None or ref.promote_as is None or result.verdict != Verdict.PASSED:
+        return None
+    name = ref.promote_as
+    try:
+        promote_results(kube, run.metadata, result.results, str(result.verdict), name, now)
+    except (ApiException, ResourceNotFoundError) as exc:
+        note = f"not promoted as PerfBaseline {name}: {getattr(exc, 'status', '')} {exc}"[:300]
+        _event(kube, run, "Warning", "BaselinePromotionFailed", note, now)
+        return note
+    note = f"promoted as PerfBaseline {name}"
+    _event(kube, run, "Normal", "BaselinePromoted", note, now)
+    return note
+
+
+def store_report(kube: Kube, run: PerfRun, ctx: RunContext, result: AnalysisResult) -> str | None:
+    """The bounded report (JSON + Markdown) in ConfigMap ``perfrun-report-<name>`` beside the
+    PerfRun; its name for status.report, or None when the API refused it (logged)."""
+    files = bounded.report_files(result, str(run.metadata.get("name") or ctx.name))
+    try:
+        return write_report(kube, {"metadata": run.metadata}, files, ctx.run_id)
+    except ApiException as exc:
+        log.warning("report of %s not stored: %s %s", ctx.name, exc.status, exc.reason)
+        return None
+
+
 def analyze_run(
     run: PerfRun, ctx: RunContext, kube: Kube, status: PerfRunStatus, now: datetime
 ) -> dict[str, Any]:
+    """Analyse the run's load window; returns the status fields results, verdict, message and
+    report (the report ConfigMap's name)."""
     window = status.load_window
     start = parse_time(window.start).timestamp() if window else now.timestamp()
     end = parse_time(window.end).timestamp() if window and window.end else now.timestamp()
+    baseline, missing = read_spec_baseline(kube, run)
     result = analyze(
         run.spec.analysis,
-        prometheus_url(run, ctx),
+        prometheus_connection(run, ctx, kube),
         Window(start=start, end=end),
         load_summaries(kube, ctx),
+        baseline=baseline,
+        baseline_missing=missing,
         now=now.timestamp(),
     )
+    promoted = promote_if_passed(kube, run, result, rfc3339(now))
+    report = store_report(kube, run, ctx, result)
+    message = "; ".join(m for m in (result.reason, promoted) if m)
     return {
         "results": result.results.model_dump(),
         "verdict": result.verdict,
-        "message": result.reason or None,
+        "message": message[:4096] or None,
+        "report": report,
     }
