@@ -10,14 +10,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
 from perfrun.api.load import LoadSpec
 from perfrun.cli import main
-from perfrun.load.histograms import latency_ms, new_histogram, record_seconds, same_counts
+from perfrun.load.histograms import (
+    HIGHEST_US,
+    LOWEST_US,
+    bucket_floor,
+    latency_ms,
+    new_histogram,
+    record_seconds,
+    same_counts,
+)
 from perfrun.load.metrics import LoadMetrics
 from perfrun.load.stats import Recorder
 from perfrun.load.templates import Values, compile_scenarios
+
+
+@given(st.integers(LOWEST_US, HIGHEST_US))
+def test_bucket_floor_is_the_hdr_lowest_equivalent_value(us: int) -> None:
+    assert bucket_floor(us) == _LAYOUT.get_lowest_equivalent_value(us)
+
+
+_LAYOUT = new_histogram()
 
 
 def test_batched_recording_equals_one_record_per_request_and_the_total_is_their_sum() -> None:

@@ -18,6 +18,14 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 
+def bucket_floor(value: int) -> int:
+    """The lowest value that ``value`` shares its HDR bucket with (recording it instead of
+    ``value`` changes no count, no percentile, no min/max: those are reported per bucket).
+    Values in the same bucket can then be recorded with one ``record_value(v, n)``."""
+    shift = (value | _SUB_BUCKET_MASK).bit_length() - _SUB_BUCKET_BITS
+    return value >> shift << shift
+
+
 def record_seconds(hist: HdrHistogram, seconds: float) -> None:
     """Record a latency, clamped into the histogram's range (never dropped)."""
     us = int(seconds * 1_000_000)
@@ -73,3 +81,11 @@ def same_counts(a: HdrHistogram, b: HdrHistogram) -> bool:
     ca = {it.value_iterated_to: it.count_at_value_iterated_to for it in a.get_recorded_iterator()}
     cb = {it.value_iterated_to: it.count_at_value_iterated_to for it in b.get_recorded_iterator()}
     return ca == cb
+
+
+_LAYOUT = new_histogram()
+if _LAYOUT.unit_magnitude != 0:  # pragma: no cover - LOWEST_US is 1
+    raise RuntimeError("bucket_floor assumes a lowest trackable value of 1")
+_SUB_BUCKET_MASK: int = _LAYOUT.sub_bucket_mask
+_SUB_BUCKET_BITS: int = _LAYOUT.sub_bucket_half_count_magnitude + 1
+del _LAYOUT

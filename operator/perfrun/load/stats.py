@@ -3,9 +3,9 @@ failures by kind, and the current adaptive window. No I/O.
 
 The hot path only bumps integers and appends each latency (whole microseconds) to a list per
 scenario and status class; :meth:`Recorder.flush` (the engine calls it every second, every
-window and at the end) moves them into the HDR histograms — equal values in one
-``record_value`` call — and into the Prometheus metrics. Nothing is lost or approximated:
-the histograms hold exactly what one ``record_value`` per request would have recorded. The
+window and at the end) moves them into the HDR histograms — one ``record_value(v, n)`` per
+bucket touched — and into the Prometheus metrics. Nothing is lost or approximated: the
+histograms hold exactly what one ``record_value`` per request would have recorded. The
 overall histogram is the sum of the scenarios' (same bucket layout, so exact)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hdrh.histogram import HdrHistogram
 
 from perfrun.load.adaptive import WindowSignals
-from perfrun.load.histograms import HIGHEST_US, LOWEST_US, new_histogram
+from perfrun.load.histograms import HIGHEST_US, LOWEST_US, bucket_floor, new_histogram
 
 if TYPE_CHECKING:
     from perfrun.load.metrics import LoadMetrics
@@ -187,12 +187,18 @@ class Recorder:
                     continue
                 s.pending[cls] = []
                 counts = Counter(values)
-                for us, n in counts.items():
-                    v = LOWEST_US if us < LOWEST_US else HIGHEST_US if us > HIGHEST_US else us
-                    s.hist.record_value(v, n)
-                    window.record_value(v, n)
                 if metrics is not None:
                     metrics.observe_us(i, cls, counts)
+                # one record_value per HDR bucket, not per distinct microsecond value
+                floors: dict[int, int] = {}
+                for us, n in counts.items():
+                    v = bucket_floor(
+                        LOWEST_US if us < LOWEST_US else HIGHEST_US if us > HIGHEST_US else us
+                    )
+                    floors[v] = floors.get(v, 0) + n
+                for v, n in floors.items():
+                    s.hist.record_value(v, n)
+                    window.record_value(v, n)
             if metrics is not None:
                 by_class = [0] * len(STATUS_CLASSES)
                 for code, n in s.codes.items():
