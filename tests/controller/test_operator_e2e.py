@@ -3,6 +3,8 @@ really run, so the run's Prometheus is unreachable and the honest verdict is Inc
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -193,3 +195,108 @@ def test_operator_killed_at_every_phase_boundary_resumes_and_duplicates_nothing(
     for job in ("migrations", "dataset", "load"):
         assert len(jobs.uids(job)) == 1, f"Job/{job} was created {len(jobs.uids(job))} times"
     assert perfrun_operator.starts == len(killed_after) + 1
+
+
+def perfrun_writes(cluster: KubeCluster, namespaces: set[str]) -> Counter[str]:
+    """Writes perfrun made (by User-Agent: its own client and kopf's) to objects in the given
+    namespaces or to those namespaces themselves, as the API server recorded them."""
+    counts: Counter[str] = Counter()
+    for line in cluster.audit_log.read_text().splitlines():
+        event = json.loads(line)
+        agent = event.get("userAgent", "")
+        ref = event.get("objectRef", {})
+        if not agent.startswith(("perfrun/", "kopf/")):
+            continue
+        if ref.get("namespace") in namespaces or (
+            ref.get("resource") == "namespaces" and ref.get("name") in namespaces
+        ):
+            sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+            who = agent.split("/")[0]
+            counts[f"{who} {event['verb']} {ref.get('resource')}{sub}"] += 1
+    return counts
+
+
+def test_api_writes_one_run_costs_from_apply_to_teardown(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_operator: OperatorProcess
+) -> None:
+    """Counted from the API server's audit log, not from the operator's own bookkeeping."""
+    name = "e2e-writes"
+    ns = kube_namespace
+    kube_cluster.apply(yaml.safe_dump(minimal(name, keepOnFailure="5s")), "-n", ns)
+    obj = wait_finished(kube_cluster, ns, name)
+    run_ns = obj["status"]["namespace"]
+    poll_until(lambda: not run_namespaces(kube_cluster, name), timeout=120, what="teardown")
+    kube_cluster.kubectl("delete", "perfrun", name, "-n", ns, "--timeout=60s", timeout=70)
+    writes = perfrun_writes(kube_cluster, {ns, run_ns})
+    total = sum(writes.values())
+    print(f"API writes for one minimal PerfRun: {total}: {dict(sorted(writes.items()))}")
+    # one server-side apply creates the namespace, one delete removes it, and nothing else
+    # touches it (kopf's daemon bookkeeping once cost nine more patches)
+    namespace_writes = {k: v for k, v in writes.items() if k.endswith(" namespaces")}
+    assert namespace_writes == {"perfrun patch namespaces": 1, "perfrun delete namespaces": 1}
+    assert writes["perfrun patch jobs"] == 1  # the load Job, applied once
+    # status is written on transitions only, never on an idle tick
+    assert writes["kopf patch perfruns/status"] <= 8
+    assert total <= 45
+
+
+def test_janitor_deletes_a_namespace_whose_perfrun_vanished_and_nothing_else(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_operator: OperatorProcess
+) -> None:
+    """The PerfRun disappears while the operator is down and without its finalizer running
+    (as a force-delete would): the next operator's janitor removes the orphan namespace, and
+    leaves alone a look-alike namespace the operator did not label as its own."""
+    name = "e2e-orphan"
+    ns = kube_namespace
+    kube_cluster.apply(yaml.safe_dump(minimal(name)), "-n", ns)
+    run_ns = poll_until(
+        lambda: perfrun(kube_cluster, ns, name).get("status", {}).get("namespace"),
+        timeout=60,
+        what="the run's namespace",
+    )
+    poll_until(lambda: kube_cluster.exists("namespace", run_ns), what=f"namespace {run_ns}")
+    look_alike = f"{ns[:50]}-look-alike"
+    kube_cluster.apply(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": look_alike,
+                    "labels": {"perfrun.dev/perfrun": name, "perfrun.dev/perfrun-namespace": ns},
+                },
+            }
+        )
+    )
+    try:
+        perfrun_operator.kill()
+        kube_cluster.kubectl(
+            "patch",
+            "perfrun",
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+        )
+        kube_cluster.kubectl("delete", "perfrun", name, "-n", ns, "--timeout=30s")
+        assert kube_cluster.get_json("namespace", run_ns)["status"]["phase"] == "Active"
+        perfrun_operator.env["PERFRUN_JANITOR_INTERVAL"] = "1"
+        perfrun_operator.start()
+
+        def deleted() -> bool:
+            if not kube_cluster.exists("namespace", run_ns):
+                return True
+            phase = kube_cluster.get_json("namespace", run_ns)["status"]["phase"]
+            return bool(phase == "Terminating")
+
+        poll_until(deleted, timeout=60, what=f"the janitor to delete {run_ns}")
+        poll_until(
+            lambda: "its PerfRun no longer exists" in perfrun_operator.logs(),
+            timeout=10,
+            what="the janitor to log why",
+        )
+        assert kube_cluster.get_json("namespace", look_alike)["status"]["phase"] == "Active"
+    finally:
+        kube_cluster.kubectl("delete", "namespace", look_alike, "--wait=false", check=False)

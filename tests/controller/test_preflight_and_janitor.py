@@ -10,7 +10,7 @@ import yaml
 
 from perfrun.api import PerfRun
 from perfrun.api.perfrun import PerfRunSpec
-from perfrun.controller.janitor import orphan_reason
+from perfrun.controller.janitor import in_scope, orphan_reason
 from perfrun.controller.preflight import preflight
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -84,3 +84,11 @@ def test_janitor_keeps_live_and_finished_runs() -> None:
     # finished runs are torn down by their own reconcile after afterFinished/keepOnFailure
     done = perfrun(expiresAt="2026-11-22T11:00:00Z", finishedAt="2026-11-22T10:00:00Z")
     assert orphan_reason(namespace(**OURS), done, NOW) is None
+
+
+def test_janitor_scope_follows_the_operators_namespace_globs() -> None:
+    everything = in_scope([])
+    assert everything("team-a") and everything("anything")
+    some = in_scope(["team-*", "perf"])
+    assert some("team-a") and some("perf")
+    assert not some("other") and not some("perf-x")

@@ -97,6 +97,12 @@ class KubeCluster:
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
+    def audit_log(self) -> Path:
+        """The API server's audit log of every write (e2e/cluster.sh writes it next to the
+        kubeconfig, under logs/)."""
+        return self.kubeconfig.parent / "logs" / "audit.log"
+
+    @property
     def env(self) -> dict[str, str]:
         """An environment for subprocesses: KUBECONFIG set, the cluster's binaries first on PATH."""
         env = dict(os.environ)

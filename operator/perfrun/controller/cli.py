@@ -56,7 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    import perfrun.controller.handlers  # noqa: F401  (registers the handlers)
+    from perfrun.controller import handlers  # registers the handlers
+
+    handlers.serve(list(args.namespace))
 
     if args.metrics_port is not None:
         start_http_server(args.metrics_port)

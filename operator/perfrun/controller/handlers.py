@@ -16,7 +16,7 @@ import kopf
 from prometheus_client import Counter, Gauge, Histogram
 
 from perfrun.api.perfrun import GROUP, PLURAL, VERSION
-from perfrun.controller.janitor import sweep
+from perfrun.controller.janitor import in_scope, sweep
 from perfrun.controller.machine import rfc3339
 from perfrun.controller.reconcile import context_for, reconcile
 from perfrun.controller.settings import OperatorSettings
@@ -98,19 +98,39 @@ def teardown(body: kopf.Body, **_: Any) -> None:
     raise kopf.TemporaryError(f"waiting for namespace {ctx.namespace} to go", delay=2)
 
 
-@kopf.daemon(
-    "v1",
-    "namespaces",
-    labels={"app.kubernetes.io/managed-by": "perfrun-operator"},
-    cancellation_timeout=1,
-)
-async def janitor(name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
-    """Each perf namespace is watched: when its PerfRun is gone or its expiresAt passed, it
-    goes. Only namespaces labelled by this operator are ever considered."""
+_janitor_scope: list[str] = []
+
+
+def serve(namespaces: list[str]) -> None:
+    """The PerfRun namespaces (kopf globs) this process serves; empty means all. The
+    janitor leaves other operators' namespaces to them."""
+    _janitor_scope[:] = namespaces
+
+
+async def _janitor() -> None:
     kube, settings = _kube()
-    while not stopped:
-        removed = await asyncio.to_thread(sweep, kube, name, datetime.now(UTC))
-        if removed:
-            log.info("janitor deleted namespace %s: %s", name, removed)
-            return
+    served = in_scope(list(_janitor_scope))
+    while True:
+        try:
+            removed = await asyncio.to_thread(sweep, kube, datetime.now(UTC), served)
+        except Exception:  # a failed sweep is retried next interval
+            log.exception("janitor sweep failed")
+            removed = {}
+        for name, why in removed.items():
+            log.info("janitor deleted namespace %s: %s", name, why)
+        KUBE_WRITES.set(kube.writes)
         await asyncio.sleep(settings.janitor_interval)
+
+
+@kopf.on.startup()
+async def start_janitor(memo: kopf.Memo, **_: Any) -> None:
+    """Every perf namespace this operator labelled is judged once per janitor interval:
+    when its PerfRun is gone or its expiresAt passed, it goes."""
+    memo["janitor"] = asyncio.create_task(_janitor(), name="perfrun-janitor")
+
+
+@kopf.on.cleanup()
+async def stop_janitor(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("janitor")
+    if isinstance(task, asyncio.Task):
+        task.cancel()

@@ -1,10 +1,15 @@
-"""The janitor's judgement of one perf namespace: delete it when its PerfRun is gone (or is
-another PerfRun by now) or when its hard deadline passed. Namespaces without our labels are
-never touched."""
+"""The janitor: delete a perf namespace when its PerfRun is gone (or is another PerfRun by
+now) or when its hard deadline passed. Namespaces without our labels are never touched.
+
+One LIST of our namespaces per interval, rather than a kopf daemon per namespace: kopf keeps
+a daemon's bookkeeping (finalizer, progress annotations) on the object itself, which cost
+nine writes to every run's namespace and held up its deletion."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from perfrun.api.perfrun import API_VERSION, KIND
@@ -43,11 +48,29 @@ def orphan_reason(
     return None
 
 
-def sweep(kube: Kube, name: str, now: datetime) -> str | None:
+def in_scope(patterns: list[str]) -> Callable[[str], bool]:
+    """Whether a PerfRun namespace is one this operator serves (kopf's -n globs; none: all)."""
+    return lambda ns: not patterns or any(fnmatchcase(ns, p) for p in patterns)
+
+
+def sweep(kube: Kube, now: datetime, served: Callable[[str], bool]) -> dict[str, str]:
+    """Judge every namespace this operator labelled whose PerfRun it serves; delete the
+    orphans. Returns {namespace: why} for what it deleted."""
+    removed: dict[str, str] = {}
+    ours = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+    for namespace in kube.list("v1", "Namespace", label_selector=ours):
+        owner_ns = (namespace["metadata"].get("labels") or {}).get(LABEL_PERFRUN_NAMESPACE)
+        if owner_ns and not served(owner_ns):
+            continue
+        reason = judge(kube, namespace, now)
+        if reason:
+            removed[namespace["metadata"]["name"]] = reason
+    return removed
+
+
+def judge(kube: Kube, namespace: dict[str, Any], now: datetime) -> str | None:
     """Judge one namespace and delete it when it is an orphan; returns the reason."""
-    namespace = kube.get("v1", "Namespace", name)
-    if namespace is None:
-        return None
+    name = namespace["metadata"]["name"]
     labels = namespace["metadata"].get("labels") or {}
     owner_ns = labels.get(LABEL_PERFRUN_NAMESPACE)
     owner = labels.get(LABEL_PERFRUN)
