@@ -69,19 +69,31 @@ def create_body(
     }
 
 
-def write_summary(
-    ref: ConfigMapRef, key: str, text: str, labels: Mapping[str, str] | None = None
-) -> None:
-    """Add ``key`` to the ConfigMap, creating it if no pod has yet (a lost create race
-    becomes a patch)."""
+def core_api() -> Any:
+    """A CoreV1Api from the pod's service account, or else the kubeconfig."""
     from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
 
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    api = client.CoreV1Api()
+    return client.CoreV1Api()
+
+
+def write_summary(
+    ref: ConfigMapRef,
+    key: str,
+    text: str,
+    labels: Mapping[str, str] | None = None,
+    api: Any | None = None,
+) -> None:
+    """Add ``key`` to the ConfigMap, creating it if no pod has yet (a lost create race
+    becomes a patch). ``api``: a CoreV1Api to use (default: :func:`core_api`)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    if api is None:
+        api = core_api()
     body = patch_body(key, text)
     try:
         api.patch_namespaced_config_map(ref.name, ref.namespace, body)
