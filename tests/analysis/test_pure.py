@@ -47,9 +47,9 @@ def test_query_errors_past_failure_limit_are_inconclusive_even_with_data() -> No
 
 def test_consecutive_windows() -> None:
     g = gate(metric="throughput", min=100, consecutiveWindows=3)
-    two_bad = [(1, 50.0), (2, 50.0), (3, 150.0), (4, 50.0)]
+    two_bad = [(1.0, 50.0), (2.0, 50.0), (3.0, 150.0), (4.0, 50.0)]
     assert judge(g, Observation(points=two_bad), 5, 10).outcome == "Passed"
-    three_bad = [(1, 150.0), (2, 50.0), (3, 60.0), (4, 70.0)]
+    three_bad = [(1.0, 150.0), (2.0, 50.0), (3.0, 60.0), (4.0, 70.0)]
     r = judge(g, Observation(points=three_bad), 5, 10)
     assert r.outcome == "Failed" and r.value == 50.0
     assert judge(g, Observation(points=[]), 5, 10).outcome == "Inconclusive"
@@ -278,7 +278,7 @@ def test_promotion_body() -> None:
     assert body["kind"] == "PerfBaseline" and body["metadata"]["namespace"] == "team"
     assert body["spec"]["values"] == {"p99Ms": 120.5}
     assert body["spec"]["source"]["release"] == "1.8.0"
-    run["status"]["verdict"] = "Failed"  # type: ignore[index]
+    run["status"]["verdict"] = "Failed"
     with pytest.raises(PromotionError):
         baseline_body(run, "main", "now")
     assert baseline_body(run, "main", "now", force=True)["spec"]["source"]["verdict"] == "Failed"

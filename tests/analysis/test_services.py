@@ -16,6 +16,7 @@ from perfrun.analysis.report_html import render as render_html
 from perfrun.analysis.run import analyze
 from perfrun.api.analysis import AnalysisSpec
 from perfrun.api.baseline import BaselineValues
+from perfrun.api.status import Verdict
 from perfrun.cli import main
 
 pytestmark = pytest.mark.services
@@ -225,10 +226,10 @@ def test_cli_analyze_exit_codes(
     now = time.time()
     args = ["analyze", "--config", str(config), "--prometheus", prometheus.url]
     window = ["--start", str(now - 20), "--end", str(now)]
-    assert main([*args, *window, "--report-dir", str(tmp_path / "out")]) == EXIT["Passed"]
+    assert main([*args, *window, "--report-dir", str(tmp_path / "out")]) == EXIT[Verdict.PASSED]
     assert '"verdict": "Passed"' in capsys.readouterr().out
     assert (tmp_path / "out" / "report.html").exists()
     config.write_text("gates:\n  - {name: custom, promql: 'vector(9)', max: '5'}\n")
-    assert main([*args, *window]) == EXIT["Failed"]
+    assert main([*args, *window]) == EXIT[Verdict.FAILED]
     config.write_text("gates:\n  - {name: custom, promql: 'sum(nothing_here)', max: '5'}\n")
-    assert main([*args, *window]) == EXIT["Inconclusive"]
+    assert main([*args, *window]) == EXIT[Verdict.INCONCLUSIVE]
