@@ -184,69 +184,68 @@ def start_operator(
 # ---- liveness and metrics ---------------------------------------------------------------------
 
 
-def deny_run_namespaces(cluster: KubeCluster, name: str, perfrun_ns: str) -> str:
-    """A ValidatingAdmissionPolicy refusing the creation of namespaces for the PerfRuns of
-    ``perfrun_ns`` (and nothing else): the operator's reconcile then fails for real."""
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE"],
-                        "resources": ["namespaces"],
-                    }
-                ]
-            },
-            "validations": [
-                {
-                    "expression": (
-                        "!has(object.metadata.labels) || "
-                        "!('perfrun.dev/perfrun-namespace' in object.metadata.labels) || "
-                        f"object.metadata.labels['perfrun.dev/perfrun-namespace'] != '{perfrun_ns}'"
-                    ),
-                    "message": f"test {name}: no run namespaces for {perfrun_ns}",
-                }
-            ],
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {"policyName": name, "validationActions": ["Deny"]},
-    }
-    cluster.apply(yaml.safe_dump_all([policy, binding]))
-    probe = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": "perfrun-admission-probe",
-            "labels": {"perfrun.dev/perfrun-namespace": perfrun_ns},
-        },
-    }
+class AdmissionRefusals:
+    """ValidatingAdmissionPolicies that make the API server refuse to create objects of this
+    test's runs (labelled with its namespace), and nothing else: the operator's reconciles
+    then fail for real. All removed after the test."""
 
-    def refused() -> bool:
-        proc = cluster.kubectl(
-            "create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(probe), check=False
+    def __init__(self, cluster: KubeCluster, perfrun_ns: str) -> None:
+        self.cluster = cluster
+        self.perfrun_ns = perfrun_ns
+        self.names: list[str] = []
+
+    def refuse(self, probe: dict[str, Any], resource: str) -> str:
+        """Refuse creating ``resource`` objects like ``probe`` (same kind, name when the probe
+        names one of the run's objects, label ``perfrun.dev/perfrun-namespace``); return once
+        a server-side dry run of ``probe`` is refused."""
+        name = f"{self.perfrun_ns[:40]}-{resource}-{len(self.names)}"
+        group, _, version = probe["apiVersion"].rpartition("/")
+        label = "perfrun.dev/perfrun-namespace"
+        expression = (
+            f"!has(object.metadata.labels) || !('{label}' in object.metadata.labels) || "
+            f"object.metadata.labels['{label}'] != '{self.perfrun_ns}'"
         )
-        return proc.returncode != 0 and name in proc.stderr
+        if probe["metadata"].get("namespace"):  # a namespaced object: only this name
+            expression += f" || object.metadata.name != '{probe['metadata']['name']}'"
+        policy = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [group],
+                            "apiVersions": [version],
+                            "operations": ["CREATE"],
+                            "resources": [resource],
+                        }
+                    ]
+                },
+                "validations": [{"expression": expression, "message": f"test {name}"}],
+            },
+        }
+        binding = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {"policyName": name, "validationActions": ["Deny"]},
+        }
+        self.cluster.apply(yaml.safe_dump_all([policy, binding]))
+        self.names.append(name)
 
-    poll_until(refused, timeout=60, what=f"admission policy {name} in force")
-    return name
+        def refused() -> bool:
+            proc = self.cluster.kubectl(
+                "create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(probe), check=False
+            )
+            return proc.returncode != 0 and name in proc.stderr
 
+        poll_until(refused, timeout=60, what=f"admission policy {name} in force")
+        return name
 
-@pytest.fixture
-def admission_policy(kube_cluster: KubeCluster) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        kube_cluster.kubectl(
+    def allow(self, name: str) -> None:
+        self.cluster.kubectl(
             "delete",
             "validatingadmissionpolicybinding,validatingadmissionpolicy",
             name,
@@ -254,11 +253,39 @@ def admission_policy(kube_cluster: KubeCluster) -> Iterator[list[str]]:
         )
 
 
+@pytest.fixture
+def refusals(kube_cluster: KubeCluster, kube_namespace: str) -> Iterator[AdmissionRefusals]:
+    refusals = AdmissionRefusals(kube_cluster, kube_namespace)
+    yield refusals
+    for name in refusals.names:
+        refusals.allow(name)
+
+
+def run_namespace_probe(perfrun_ns: str) -> dict[str, Any]:
+    labels = {"perfrun.dev/perfrun-namespace": perfrun_ns}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "perfrun-admission-probe", "labels": labels},
+    }
+
+
+def load_job_probe(perfrun_ns: str) -> dict[str, Any]:
+    labels = {"perfrun.dev/perfrun-namespace": perfrun_ns}
+    container = {"name": "probe", "image": "busybox:1.36"}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "load", "namespace": perfrun_ns, "labels": labels},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [container]}}},
+    }
+
+
 def test_liveness_and_metrics_follow_a_run(
     kube_cluster: KubeCluster,
     kube_namespace: str,
     start_operator: Callable[..., OperatorProcess],
-    admission_policy: list[str],
+    refusals: AdmissionRefusals,
 ) -> None:
     health_port, metrics_port = free_port(), free_port()
     healthz = f"http://127.0.0.1:{health_port}/healthz"
@@ -274,8 +301,7 @@ def test_liveness_and_metrics_follow_a_run(
     assert not [k for k in before if k.startswith("perfrun_runs{")]
 
     # first the run's namespace is refused: reconciles fail and are counted, the operator lives
-    policy = deny_run_namespaces(kube_cluster, f"{kube_namespace[:50]}-deny", kube_namespace)
-    admission_policy.append(policy)
+    policy = refusals.refuse(run_namespace_probe(kube_namespace), "namespaces")
     name = "runtime-metrics"
     kube_cluster.apply(minimal(name), "-n", kube_namespace)
     poll_until(
@@ -288,9 +314,7 @@ def test_liveness_and_metrics_follow_a_run(
     assert run_namespaces(kube_cluster, kube_namespace, name) == []
 
     # then allowed: kopf retries (its backoff is a minute) and the run goes to its verdict
-    kube_cluster.kubectl(
-        "delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy
-    )
+    refusals.allow(policy)
     obj = wait_finished(kube_cluster, kube_namespace, name)
     assert obj["status"]["phase"] == "Failed", op.logs()  # Inconclusive: kwok has no metrics
     after = scrape(metrics_port)
@@ -317,19 +341,25 @@ def peers(cluster: KubeCluster, ns: str, peering: str) -> dict[str, Any]:
     return status
 
 
+def create_peering(cluster: KubeCluster, ns: str, name: str) -> None:
+    """kopf does not create the peering object: without it every replica stays paused."""
+    doc = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": name}}
+    cluster.apply(yaml.safe_dump(doc), "-n", ns)
+
+
+def paused(log: str) -> bool:
+    """Whether kopf's last word on peering was to pause (replicas start paused)."""
+    return log.rfind("Pausing operations") >= log.rfind("Resuming operations")
+
+
 def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
     kube_cluster: KubeCluster,
     kube_namespace: str,
     start_operator: Callable[..., OperatorProcess],
+    refusals: AdmissionRefusals,
 ) -> None:
     ns, peering = kube_namespace, "perfrun"
-    kube_cluster.apply(
-        yaml.safe_dump(
-            {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": peering}}
-        ),
-        "-n",
-        ns,
-    )
+    create_peering(kube_cluster, ns, peering)
     port_a, port_b = free_port(), free_port()
 
     def replica(label: str, priority: int, port: int) -> OperatorProcess:
@@ -373,17 +403,25 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
     for reason in ("Provisioning", "EnvironmentReady", "LoadCompleted"):
         assert reasons.count(reason) == 1, reasons
 
-    # a second run; the working replica is SIGKILLed mid-run: the other takes over once the
-    # dead one's keep-alive expires (kopf's peering lifetime, 60 s) and finishes the run
+    # a second run, held mid-run (the API server refuses its load Job, so the working replica
+    # fails its reconciles with the namespace and environment in place); the working replica is
+    # SIGKILLed there; the other takes over once the dead one's keep-alive expires (kopf's
+    # peering lifetime, 60 s) and finishes the run
     second = "peered-failover"
-    kube_cluster.apply(minimal(second, hold="40s"), "-n", ns)
+    no_load_job = refusals.refuse(load_job_probe(ns), "jobs")
+    errors_before = scrape(port_a)["perfrun_reconcile_errors_total"]
+    kube_cluster.apply(minimal(second), "-n", ns)
     recorder = PhaseRecorder(kube_cluster, ns, second)
     poll_until(
-        lambda: phase_of(kube_cluster, ns, second) == "Loading",
+        lambda: scrape(port_a)["perfrun_reconcile_errors_total"] > errors_before,
         timeout=120,
-        what=f"{second} Loading",
+        what=f"{second} held before its load Job",
     )
+    held_in = phase_of(kube_cluster, ns, second)
+    assert held_in in PHASE_ORDER, held_in
+    assert len(run_namespaces(kube_cluster, ns, second)) == 1
     a.kill()
+    refusals.allow(no_load_job)
     obj = wait_finished(kube_cluster, ns, second, timeout=300)
     assert_phases_move_forward(recorder.stop())
     assert obj["status"]["phase"] == "Failed", b.logs()
@@ -397,3 +435,47 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
         timeout=90,
         what="dead replica-a removed from the peering",
     )
+
+
+def test_replicas_started_alike_do_not_tie(
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    """What the Helm chart does: N identical replicas, no --priority. kopf pauses *every*
+    operator of a peering when two share a priority, so each picks a random one."""
+    ns, peering = kube_namespace, "perfrun"
+    create_peering(kube_cluster, ns, peering)
+    ports = {f"replica-{i}": free_port() for i in (1, 2)}
+    ops = {
+        label: start_operator(
+            "--peering",
+            peering,
+            "--metrics-port",
+            str(port),
+            label=label,
+            standalone=False,
+            POD_ID=label,
+        )
+        for label, port in ports.items()
+    }
+
+    def both_peered() -> dict[str, Any] | None:
+        got = peers(kube_cluster, ns, peering)
+        return got if got.keys() == ports.keys() else None
+
+    registered = poll_until(both_peered, what="both replicas peered")
+    priorities = {label: registered[label]["priority"] for label in ports}
+    assert len(set(priorities.values())) == 2, priorities
+    leader = max(priorities, key=lambda label: priorities[label])
+    follower = min(priorities, key=lambda label: priorities[label])
+    poll_until(lambda: not paused(ops[leader].logs()), what=f"{leader} working")
+    poll_until(lambda: paused(ops[follower].logs()), what=f"{follower} paused")
+
+    name = "peered-alike"
+    kube_cluster.apply(minimal(name), "-n", ns)
+    obj = wait_finished(kube_cluster, ns, name)
+    assert obj["status"]["phase"] == "Failed", ops[leader].logs()
+    assert scrape(ports[leader])["perfrun_reconcile_seconds_count"] > 0
+    assert scrape(ports[follower])["perfrun_reconcile_seconds_count"] == 0
+    assert len(run_namespaces(kube_cluster, ns, name)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 from typing import Any
 
 
@@ -34,7 +35,14 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help="peering object name for running several replicas safely",
     )
-    parser.add_argument("--priority", type=int, default=0, help="peering priority")
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority: the live operator with the highest one works, the others wait "
+        "(default: random, as kopf pauses every operator when two have the same priority, "
+        "which replicas started alike would)",
+    )
     parser.add_argument(
         "--liveness",
         default=None,
@@ -68,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         namespaces=list(args.namespace),
         clusterwide=not args.namespace,
         peering_name=args.peering,
-        priority=args.priority,
+        priority=args.priority if args.priority is not None else 1 + secrets.randbelow(2**31 - 1),
         liveness_endpoint=args.liveness,
     )
     return 0
