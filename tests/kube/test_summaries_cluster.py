@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests.support.cluster import KubeCluster
 
-from perfrun.kube.summaries import ConfigMapRef, core_api, summary_key, write_summary
+from perfrun.kube.summaries import ConfigMapRef, summary_key, write_summary
 
 pytestmark = pytest.mark.cluster
 
@@ -106,12 +106,12 @@ class _LosesTheCreateRace:
         return self._api.create_namespaced_config_map(*args, **kwargs)
 
 
-def test_a_lost_create_race_becomes_a_patch(
-    kube_cluster: KubeCluster, kube_namespace: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
+def test_a_lost_create_race_becomes_a_patch(kube_cluster: KubeCluster, kube_namespace: str) -> None:
+    from kubernetes import client, config
+
     ref = ConfigMapRef(kube_namespace, "load-summary")
-    api = core_api()
+    # its own client: no process-wide kubernetes configuration (other tests have theirs)
+    api = client.CoreV1Api(config.new_client_from_config(str(kube_cluster.kubeconfig)))
 
     def pod_0_first() -> None:
         write_summary(ref, summary_key(0), '{"pod": 0}', LABELS, api=api)
