@@ -10,7 +10,7 @@ import yaml
 
 from perfrun.api import PerfRun
 from perfrun.api.perfrun import PerfRunSpec
-from perfrun.api.status import GateResult, PerfRunStatus, Phase, Results, Verdict
+from perfrun.api.status import GateResult, PerfRunStatus, Phase, Regression, Results, Verdict
 from perfrun.controller.machine import Action, decide, rfc3339
 from perfrun.controller.observed import JobState, Observed, PodFailure
 from perfrun.controller.status_update import next_status, status_patch
@@ -130,6 +130,32 @@ def test_failed_gates_fail_the_run_and_keep_the_namespace_longer() -> None:
     assert run.condition("Finished")[0] == "True"
     assert run.condition("GatesPassed")[:2] == ("False", "GatesFailed")
     assert run.status.delete_at == rfc3339(run.now + timedelta(hours=1))
+
+
+def test_a_baseline_regression_fails_the_run_naming_metric_and_numbers() -> None:
+    run = Run(spec("perfrun-minimal.yaml"))
+    run.step()
+    run.step()
+    run.step(Observed(namespace_exists=True, jobs={"load": JobState(succeeded=True)}))
+    why = "this run 495ms vs baseline 396ms: +25.0% worse (tolerance 5%)"
+    regression = Regression(
+        metric="latencyP99", tolerance_percent=5, outcome=Verdict.FAILED, message=why
+    )
+    run.status = run.status.model_copy(
+        update={
+            "verdict": Verdict.FAILED,
+            "results": Results(
+                gates=[GateResult(name="p99", outcome=Verdict.PASSED)], regressions=[regression]
+            ),
+        }
+    )
+    run.step()
+    assert run.status.phase == Phase.FAILED
+    assert run.condition("Stalled") == (
+        "True",
+        "BaselineRegressed",
+        f"baseline latencyP99: Failed ({why})",
+    )
 
 
 def test_inconclusive_is_never_a_pass() -> None:

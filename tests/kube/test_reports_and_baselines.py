@@ -52,7 +52,7 @@ def test_results_body_promotes_results_before_any_status_is_written() -> None:
     assert body["metadata"] == {
         "name": "checkout-main",
         "namespace": "team",
-        "labels": {"app.kubernetes.io/managed-by": "perfrun"},
+        "labels": {"app.kubernetes.io/managed-by": "perfrun-operator"},
     }
     assert body["spec"]["values"] == {"p99Ms": 212.5, "errorRate": 0.004}
     assert body["spec"]["sources"] == {"p99Ms": "loadSummary"}
@@ -63,3 +63,13 @@ def test_results_body_promotes_results_before_any_status_is_written() -> None:
         "verdict": "Passed",
         "release": "1.8.0",
     }
+
+
+def test_kube_labels_mean_what_the_renderers_labels_mean() -> None:
+    from perfrun.kube import reports
+    from perfrun.render import context
+
+    assert reports.LABEL_MANAGED_BY == context.LABEL_MANAGED_BY
+    assert reports.MANAGED_BY == context.MANAGED_BY
+    assert reports.LABEL_PERFRUN == context.LABEL_PERFRUN
+    assert reports.LABEL_RUN == context.LABEL_RUN

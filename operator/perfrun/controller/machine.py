@@ -304,13 +304,24 @@ def _analyzing(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now
         plan.steps[step] = Outcome("True", "Passed", "all gates passed")
         return plan
     gates = status.results.gates if status.results else []
-    bad = [
+    regressions = status.results.regressions if status.results else []
+    bad_gates = [
         f"{g.name}: {g.outcome}" + (f" ({g.message})" if g.message else "")
         for g in gates
         if g.outcome != Verdict.PASSED
     ]
-    message = "; ".join(bad) or f"verdict {verdict}"
-    reason = "GatesFailed" if verdict == Verdict.FAILED else "Inconclusive"
+    bad_baseline = [
+        f"baseline {r.metric}: {r.outcome}" + (f" ({r.message})" if r.message else "")
+        for r in regressions
+        if r.outcome != Verdict.PASSED
+    ]
+    message = "; ".join(bad_gates + bad_baseline) or f"verdict {verdict}"
+    if verdict != Verdict.FAILED:
+        reason = "Inconclusive"
+    elif any(g.outcome == Verdict.FAILED for g in gates):
+        reason = "GatesFailed"
+    else:
+        reason = "BaselineRegressed"
     return _failed(spec, now, step, reason, message)
 
 

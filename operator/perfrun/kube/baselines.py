@@ -18,6 +18,7 @@ from perfrun.api.baseline import (
 from perfrun.api.perfrun import API_VERSION, KIND
 from perfrun.api.status import PerfRunStatus, Results
 from perfrun.kube.client import Kube
+from perfrun.kube.reports import LABEL_MANAGED_BY, MANAGED_BY
 
 _VALUE_FIELDS = ("p50_ms", "p95_ms", "p99_ms", "error_rate", "throughput_rps", "max_queue_depth")
 
@@ -54,7 +55,7 @@ def results_body(
         "metadata": {
             "name": name,
             "namespace": meta.get("namespace", "default"),
-            "labels": {"app.kubernetes.io/managed-by": "perfrun"},
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY},
         },
         "spec": spec.to_wire(),
     }

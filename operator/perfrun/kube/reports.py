@@ -17,6 +17,7 @@ MAX_REPORT_BYTES = 512 * 1024
 LABEL_PERFRUN = "perfrun.dev/perfrun"
 LABEL_RUN = "perfrun.dev/run"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "perfrun-operator"
 
 
 def report_name(run_name: str) -> str:
@@ -25,7 +26,7 @@ def report_name(run_name: str) -> str:
 
 def report_labels(run_name: str, run_id: str | None = None) -> dict[str, str]:
     """``perfrun.dev/perfrun: <name>``, plus ``perfrun.dev/run: <run id>`` when the run has one."""
-    labels = {LABEL_MANAGED_BY: "perfrun", LABEL_PERFRUN: run_name[:63]}
+    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_PERFRUN: run_name[:63]}
     if run_id:
         labels[LABEL_RUN] = run_id
     return labels
