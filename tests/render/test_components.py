@@ -4,8 +4,10 @@ metrics ports and volumes, and a snapshot dataset cloned into the database volum
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
+import pytest
 import yaml
 from tests.render.helpers import by_kind, context, pod_templates, variant
 
@@ -37,6 +39,27 @@ def test_connections_secret(full: PerfRun) -> None:
     assert env["REDIS_URL"] == f"redis://:{env['CACHE_PASSWORD']}@cache:6379/0"
     assert env["AMQP_URL"] == f"amqp://perfrun:{env['QUEUE_PASSWORD']}@queue:5672/%2F"
     assert len({env["DB_PASSWORD"], env["CACHE_PASSWORD"], env["QUEUE_PASSWORD"]}) == 3
+
+
+def test_passwords_are_stable_but_depend_on_the_operators_secret_seed(full: PerfRun) -> None:
+    def password(seed: str) -> str:
+        ctx = dataclasses.replace(context(full), secret_seed=seed)
+        secret = by_kind(components(full, ctx), "Secret")["perfrun-connections"]
+        return base64.b64decode(secret["data"]["DB_PASSWORD"]).decode()
+
+    assert password("") == _secret(full)["DB_PASSWORD"]  # same run, same Secret
+    assert password("s3cret") == password("s3cret")  # a restart renders the same Secret
+    assert password("s3cret") != password("")  # the uid alone no longer gives it away
+    assert password("s3cret") != password("other")
+
+
+def test_settings_carry_the_seed_into_the_run_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    from perfrun.controller.reconcile import context_for
+    from perfrun.controller.settings import OperatorSettings
+
+    monkeypatch.setenv("PERFRUN_SECRET_SEED", "s3cret")
+    body = {"metadata": {"name": "r", "namespace": "team", "uid": "u-1"}}
+    assert context_for(body, OperatorSettings.from_env()).secret_seed == "s3cret"
 
 
 def test_connections_secret_without_components_is_empty(minimal: PerfRun) -> None:

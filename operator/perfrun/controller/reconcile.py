@@ -46,6 +46,7 @@ def context_for(body: dict[str, Any], settings: OperatorSettings) -> RunContext:
         uid=meta["uid"],
         image=settings.image,
         storage_class=settings.storage_class,
+        secret_seed=settings.secret_seed,
     )
 
 

@@ -15,6 +15,10 @@ class OperatorSettings:
     interval: float  # seconds between reconciles of one run
     janitor_interval: float
     kubeconfig: str | None
+    # Mixed into the run's component passwords: without it they follow from the PerfRun's
+    # uid alone, which anyone who can read the PerfRun can see. Deterministic either way,
+    # so a restarted operator renders the same Secret.
+    secret_seed: str = ""
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -24,4 +28,5 @@ class OperatorSettings:
             interval=float(os.environ.get("PERFRUN_RECONCILE_INTERVAL", "2")),
             janitor_interval=float(os.environ.get("PERFRUN_JANITOR_INTERVAL", "30")),
             kubeconfig=os.environ.get("KUBECONFIG") or None,
+            secret_seed=os.environ.get("PERFRUN_SECRET_SEED", ""),
         )
