@@ -37,9 +37,13 @@ test: setup lint
 test-fast: venv
 	$(VENV)/bin/pytest -m "not cluster and not services" $(PYTEST_ARGS)
 
+# crds/ (generated, plus kopf's peering CRDs) and its exact copy in the Helm chart.
 crd: venv
 	$(VENV)/bin/perfrun crd -o crds/perfrun.dev_perfruns.yaml
 	$(VENV)/bin/perfrun crd --kind PerfBaseline -o crds/perfrun.dev_perfbaselines.yaml
+	mkdir -p charts/perfrun-operator/crds
+	rm -f charts/perfrun-operator/crds/*.yaml
+	cp crds/*.yaml charts/perfrun-operator/crds/
 
 # The README's main job: a sample PerfRun against the local cluster, followed to its verdict.
 demo: system-deps venv cluster-build
