@@ -6,6 +6,7 @@ and tears it down without one forbidden call."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import subprocess
@@ -102,6 +103,8 @@ OPTIONAL_OFF = (
     "podDisruptionBudget.enabled=false,metrics.service.enabled=false,peering.create=false",
     "--set",
     "serviceAccount.create=false,serviceAccount.name=ops,topologySpread=false",
+    "--set",
+    "secretSeed.existingSecret=ops-seed",
 )
 
 
@@ -111,8 +114,8 @@ def test_every_rendered_object_carries_the_app_labels(helm: Helm, values: tuple[
     docs = helm.template(*values, release="rel")
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "ClusterRole", "ClusterRoleBinding"} <= kinds
-    if not values:
-        assert {"ServiceAccount", "Service", "PodDisruptionBudget", "ClusterKopfPeering"} <= kinds
+    optional = {"ServiceAccount", "Service", "PodDisruptionBudget", "ClusterKopfPeering", "Secret"}
+    assert optional <= kinds if not values else not optional & kinds
     for doc in docs:
         labels = doc["metadata"].get("labels") or {}
         missing = [k for k in APP_LABELS if not labels.get(k)]
@@ -153,6 +156,10 @@ def test_deployment_runs_the_operator_as_documented(helm: Helm) -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["PERFRUN_IMAGE"]["value"] == image
+    # one seed for every replica, from the chart's Secret (or one the user names)
+    seed = env["PERFRUN_SECRET_SEED"]["valueFrom"]["secretKeyRef"]
+    assert seed == {"name": by_kind(docs, "Secret")["metadata"]["name"], "key": "seed"}
+    assert len(base64.b64decode(by_kind(docs, "Secret")["data"]["seed"])) >= 32
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090}
@@ -177,6 +184,11 @@ def test_deployment_runs_the_operator_as_documented(helm: Helm) -> None:
     assert container["image"] == "registry.local/perfrun:dev"
     env = {e["name"]: e for e in container["env"]}
     assert env["PERFRUN_IMAGE"]["value"] == "registry.local/perfrun:dev"
+    (container,) = by_kind(helm.template(*OPTIONAL_OFF), "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PERFRUN_SECRET_SEED"]["valueFrom"]["secretKeyRef"]["name"] == "ops-seed"
 
 
 # ---- RBAC against what the operator does ------------------------------------------------------
@@ -334,6 +346,16 @@ def test_install_and_run_a_perfrun_with_the_charts_rbac(
     deployment = kube_cluster.get_json("deployment", fullname, "-n", ns)
     assert deployment["status"]["readyReplicas"] == 2
     assert kube_cluster.exists("clusterkopfpeering", release)
+
+    # the seed of the run's passwords is generated once and survives an upgrade
+    def seed() -> str:
+        secret = kube_cluster.get_json("secret", f"{fullname}-seed", "-n", ns)
+        value: str = secret["data"]["seed"]
+        return value
+
+    before = seed()
+    helm.run("upgrade", release, str(CHART), "-n", ns, "--reuse-values", "--set", "verbose=true")
+    assert seed() == before
 
     # the metrics Service and the PodDisruptionBudget select the two pods
     def endpoints() -> int:
