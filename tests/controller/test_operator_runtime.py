@@ -19,6 +19,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.cluster import KubeCluster, poll_until
 from tests.support.operator import OperatorProcess
+from tests.support.perfruns import wait_finished
 
 pytestmark = pytest.mark.cluster
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -67,19 +68,6 @@ def minimal(name: str, hold: str = "20s") -> str:
     doc["spec"]["ttl"] = {"afterFinished": "10m", "keepOnFailure": "10m"}
     doc["spec"]["load"]["ramp"]["steps"] = [{"rate": 10, "hold": hold}]
     return yaml.safe_dump(doc)
-
-
-def wait_finished(cluster: KubeCluster, ns: str, name: str, timeout: int = 240) -> dict[str, Any]:
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Finished",
-        f"perfrun/{name}",
-        "-n",
-        ns,
-        f"--timeout={timeout}s",
-        timeout=timeout + 10,
-    )
-    return cluster.get_json("perfrun", name, "-n", ns)
 
 
 def phase_of(cluster: KubeCluster, ns: str, name: str) -> str | None:

@@ -50,7 +50,7 @@ def run_namespaces(cluster: KubeCluster, name: str) -> list[dict[str, Any]]:
     return list(items)
 
 
-def wait_finished(cluster: KubeCluster, ns: str, name: str, timeout: int = 180) -> dict[str, Any]:
+def wait_finished(cluster: KubeCluster, ns: str, name: str, timeout: int = 240) -> dict[str, Any]:
     """`kubectl wait --for=condition=Finished`, exactly as a user or a pipeline would."""
     cluster.kubectl(
         "wait",
