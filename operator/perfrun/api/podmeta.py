@@ -25,12 +25,17 @@ LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE
 AnnotationValue = Annotated[str, StringConstraints(max_length=4096)]
 
 
-def _own_keys(keys: list[str]) -> bool:
-    return not any(k.startswith(RESERVED_PREFIX) or k == RESERVED_KEY for k in keys)
+def _own_key(k: str) -> bool:
+    return not k.startswith(RESERVED_PREFIX) and k != RESERVED_KEY
 
 
-def _valid_keys(keys: list[str]) -> bool:
-    return all(len(k) <= 253 and _QUALIFIED.match(k) for k in keys)
+def _valid_key(k: str) -> bool:
+    return len(k) <= 253 and _QUALIFIED.match(k) is not None
+
+
+def _every_key(cel: str) -> str:
+    """A CEL rule holding for every label and annotation key (``k``)."""
+    return f"self.labels.all(k, {cel}) && self.annotations.all(k, {cel})"
 
 
 class PodMetadata(ApiModel):
@@ -45,18 +50,14 @@ class PodMetadata(ApiModel):
 
     __rules__ = (
         Rule(
-            cel="self.labels.all(k, !k.startsWith('perfrun.dev/') && "
-            "k != 'app.kubernetes.io/managed-by') && self.annotations.all(k, "
-            "!k.startsWith('perfrun.dev/') && k != 'app.kubernetes.io/managed-by')",
-            message="keys under perfrun.dev/ and app.kubernetes.io/managed-by belong to the "
-            "operator",
-            check=lambda m: _own_keys([*m.labels, *m.annotations]),
+            cel=_every_key(f"!k.startsWith('{RESERVED_PREFIX}') && k != '{RESERVED_KEY}'"),
+            message=f"keys under {RESERVED_PREFIX} and {RESERVED_KEY} belong to the operator",
+            check=lambda m: all(map(_own_key, [*m.labels, *m.annotations])),
         ),
         Rule(
-            cel=f"self.labels.all(k, size(k) <= 253 && k.matches('{QUALIFIED_NAME}')) && "
-            f"self.annotations.all(k, size(k) <= 253 && k.matches('{QUALIFIED_NAME}'))",
+            cel=_every_key(f"size(k) <= 253 && k.matches('{QUALIFIED_NAME}')"),
             message="label and annotation keys must be qualified names like "
             "example.com/team or sidecar.istio.io/inject",
-            check=lambda m: _valid_keys([*m.labels, *m.annotations]),
+            check=lambda m: all(map(_valid_key, [*m.labels, *m.annotations])),
         ),
     )
