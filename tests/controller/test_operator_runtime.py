@@ -19,10 +19,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.cluster import KubeCluster, poll_until
 from tests.support.operator import OperatorProcess
-from tests.support.perfruns import wait_finished
+from tests.support.perfruns import minimal, wait_finished
 
 pytestmark = pytest.mark.cluster
-EXAMPLES = Path(__file__).parents[2] / "examples"
 # The order a run's phase may only move forward in (a run may skip some).
 PHASE_ORDER = ("Pending", "Provisioning", "Restoring", "Loading", "Analyzing")
 TERMINAL = ("Succeeded", "Failed", "Expired", "Aborted", "Invalid")
@@ -62,10 +61,8 @@ def scrape(port: int) -> Metrics:
     return out
 
 
-def minimal(name: str, hold: str = "20s") -> str:
-    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "perfrun-minimal.yaml").read_text())
-    doc["metadata"]["name"] = name
-    doc["spec"]["ttl"] = {"afterFinished": "10m", "keepOnFailure": "10m"}
+def minimal_yaml(name: str, hold: str = "20s") -> str:
+    doc = minimal(name)
     doc["spec"]["load"]["ramp"]["steps"] = [{"rate": 10, "hold": hold}]
     return yaml.safe_dump(doc)
 
@@ -291,7 +288,7 @@ def test_liveness_and_metrics_follow_a_run(
     # first the run's namespace is refused: reconciles fail and are counted, the operator lives
     policy = refusals.refuse(run_namespace_probe(kube_namespace), "namespaces")
     name = "runtime-metrics"
-    kube_cluster.apply(minimal(name), "-n", kube_namespace)
+    kube_cluster.apply(minimal_yaml(name), "-n", kube_namespace)
     poll_until(
         lambda: scrape(metrics_port)["perfrun_reconcile_errors_total"] >= 1,
         timeout=60,
@@ -375,7 +372,7 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
 
     # one run, two replicas: only the higher priority one touches it
     first = "peered-once"
-    kube_cluster.apply(minimal(first), "-n", ns)
+    kube_cluster.apply(minimal_yaml(first), "-n", ns)
     recorder = PhaseRecorder(kube_cluster, ns, first)
     obj = wait_finished(kube_cluster, ns, first)
     assert_phases_move_forward(recorder.stop())
@@ -398,7 +395,7 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
     second = "peered-failover"
     no_load_job = refusals.refuse(load_job_probe(ns), "jobs")
     errors_before = scrape(port_a)["perfrun_reconcile_errors_total"]
-    kube_cluster.apply(minimal(second), "-n", ns)
+    kube_cluster.apply(minimal_yaml(second), "-n", ns)
     recorder = PhaseRecorder(kube_cluster, ns, second)
     poll_until(
         lambda: scrape(port_a)["perfrun_reconcile_errors_total"] > errors_before,
@@ -461,7 +458,7 @@ def test_replicas_started_alike_do_not_tie(
     poll_until(lambda: paused(ops[follower].logs()), what=f"{follower} paused")
 
     name = "peered-alike"
-    kube_cluster.apply(minimal(name), "-n", ns)
+    kube_cluster.apply(minimal_yaml(name), "-n", ns)
     obj = wait_finished(kube_cluster, ns, name)
     assert obj["status"]["phase"] == "Failed", ops[leader].logs()
     assert scrape(ports[leader])["perfrun_reconcile_seconds_count"] > 0
