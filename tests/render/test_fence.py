@@ -128,7 +128,7 @@ def test_only_prometheus_may_reach_the_api_server(full: PerfRun) -> None:
     assert ports == set(ctx.api_server_ports)
 
 
-def test_run_service_account_may_only_write_the_load_summary(run: PerfRun) -> None:
+def test_run_service_account_may_only_write_the_load_summary_and_progress(run: PerfRun) -> None:
     objs = fence(run, context(run))
     assert "perfrun-run" in by_kind(objs, "ServiceAccount")
     rules = by_kind(objs, "Role")["perfrun-run"]["rules"]
@@ -136,7 +136,10 @@ def test_run_service_account_may_only_write_the_load_summary(run: PerfRun) -> No
         assert rule["apiGroups"] == [""] and rule["resources"] == ["configmaps"]
         assert "*" not in rule["verbs"] and "delete" not in rule["verbs"]
         if rule["verbs"] != ["create"]:  # RBAC cannot restrict create by name
-            assert rule["resourceNames"] == [jobs.LOAD_SUMMARY_CONFIGMAP]
+            assert rule["resourceNames"] == [
+                jobs.LOAD_SUMMARY_CONFIGMAP,
+                jobs.LOAD_PROGRESS_CONFIGMAP,
+            ]
     binding = by_kind(objs, "RoleBinding")["perfrun-run"]
     assert binding["roleRef"]["name"] == "perfrun-run"
     assert binding["subjects"][0]["name"] == "perfrun-run"

@@ -62,10 +62,15 @@ class Condition(ApiModel):
 
 
 class LoadProgress(ApiModel):
-    """Where the load phase is, updated while it runs."""
+    """Where the load phase is, summed over the load pods' latest reports while it runs."""
 
+    pods: int = Field(0, ge=0, description="Load pods that have reported so far.")
     step: int = Field(0, ge=0, description="Current ramp step (1-based; 0 before it starts).")
-    target_rps: float = Field(0.0, description="Rate the current step aims at.")
+    steps: int = Field(0, ge=0, description="Steps in the ramp.")
+    target_rps: float = Field(0.0, description="Rate the current step aims at (open model).")
+    target_users: int = Field(
+        0, ge=0, description="Virtual users the current step runs (closed model)."
+    )
     achieved_rps: float = Field(0.0, description="Rate achieved recently.")
     in_flight: int = Field(0, ge=0, description="Requests outstanding.")
     backed_off: bool = Field(False, description="Whether the engine is holding back.")

@@ -16,6 +16,7 @@ from perfrun.api.status import TERMINAL_PHASES, ConditionType, PerfRunStatus, Ph
 from perfrun.api.types import parse_duration
 from perfrun.controller.conditions import Outcome
 from perfrun.controller.observed import Observed
+from perfrun.controller.progress import describe
 
 MIGRATIONS_JOB = "migrations"
 DATASET_JOB = "dataset"
@@ -270,15 +271,19 @@ def _loading(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now: 
     job = observed.jobs.get(LOAD_JOB)
     window_start = status.load_window.start if status.load_window else rfc3339(now)
     if job is None or not job.succeeded:
-        plan = Plan(Phase.LOADING, "Loading", "Job/load running")
+        progress = observed.load_progress
+        message = f"Job/load running: {describe(progress)}" if progress else "Job/load running"
+        plan = Plan(Phase.LOADING, "Loading", message)
         plan.actions.append(Action.RUN_LOAD)
         plan.updates["load_window"] = {"start": window_start}
-        if observed.load_progress is not None:
-            plan.updates["load"] = observed.load_progress.model_dump()
+        if progress is not None:
+            plan.updates["load"] = progress.model_dump()
         return plan
     plan = Plan(Phase.ANALYZING, "Analyzing", "load finished; analyzing")
     plan.steps[step] = Outcome("True", "Completed", "Job/load completed")
     plan.updates["load_window"] = {"start": window_start, "end": rfc3339(now)}
+    if observed.load_progress is not None:  # the pods' final counts
+        plan.updates["load"] = observed.load_progress.model_dump()
     plan.events.append(Event("Normal", "LoadCompleted", "Job/load completed"))
     return plan
 

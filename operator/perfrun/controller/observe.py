@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from perfrun.api.status import LoadProgress
 from perfrun.controller.machine import DATASET_JOB, LOAD_JOB, MIGRATIONS_JOB
 from perfrun.controller.observed import JobState, Observed, PodFailure
+from perfrun.controller.progress import sum_progress
 from perfrun.kube.client import Kube
 from perfrun.render.context import LABEL_RUN, RunContext
+from perfrun.render.jobs import LOAD_PROGRESS_CONFIGMAP
 
 # Container states that waiting will not fix: the run fails with the reason by name.
 FATAL_WAITING = frozenset(
@@ -133,4 +136,11 @@ def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> O
         not_ready=tuple(sorted(not_ready)),
         pod_failures=pod_failures(pods),
         jobs=jobs,
+        load_progress=load_progress(kube, ctx) if LOAD_JOB in jobs else None,
     )
+
+
+def load_progress(kube: Kube, ctx: RunContext) -> LoadProgress | None:
+    """The load pods' reports summed (one GET), once the load Job exists."""
+    cm = kube.get("v1", "ConfigMap", LOAD_PROGRESS_CONFIGMAP, ctx.namespace)
+    return sum_progress((cm or {}).get("data") or {})

@@ -1,8 +1,10 @@
-"""Load summaries into a ConfigMap in the run's namespace, one key per load pod, which the
-operator reads when the load Job is done. The only load-side code that talks to the API.
+"""Load summaries and progress into ConfigMaps in the run's namespace, one key per load pod:
+the operator reads the summaries when the load Job is done and the progress while it runs.
+The only load-side code that talks to the API.
 
-``PERFRUN_SUMMARY_CONFIGMAP`` names the ConfigMap as ``namespace/name`` (or just ``name``,
-the namespace then coming from ``PERFRUN_NAMESPACE`` or the pod's service account)."""
+``PERFRUN_SUMMARY_CONFIGMAP`` (and ``PERFRUN_PROGRESS_CONFIGMAP``) name the ConfigMap as
+``namespace/name`` (or just ``name``, the namespace then coming from ``PERFRUN_NAMESPACE`` or
+the pod's service account)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_CONFIGMAP = "PERFRUN_SUMMARY_CONFIGMAP"
+ENV_PROGRESS_CONFIGMAP = "PERFRUN_PROGRESS_CONFIGMAP"
 ENV_NAMESPACE = "PERFRUN_NAMESPACE"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # A ConfigMap holds at most 1 MiB in all; a pod's summary is far below this.
@@ -25,10 +28,13 @@ class ConfigMapRef:
 
 
 def target_from_env(
-    env: Mapping[str, str], sa_namespace_file: Path = SERVICE_ACCOUNT_NAMESPACE
+    env: Mapping[str, str],
+    sa_namespace_file: Path = SERVICE_ACCOUNT_NAMESPACE,
+    variable: str = ENV_CONFIGMAP,
 ) -> ConfigMapRef | None:
-    """Where to write the summary, or None when not running in a cluster (env var unset)."""
-    value = env.get(ENV_CONFIGMAP, "").strip()
+    """Where to write the summary (or, with ``variable``, the progress), or None when not
+    running in a cluster (the variable is unset)."""
+    value = env.get(variable, "").strip()
     if not value:
         return None
     if "/" in value:
@@ -40,7 +46,7 @@ def target_from_env(
             namespace = sa_namespace_file.read_text().strip()
     if not namespace or not name:
         raise ValueError(
-            f"{ENV_CONFIGMAP}={value!r}: need namespace/name, or {ENV_NAMESPACE} set "
+            f"{variable}={value!r}: need namespace/name, or {ENV_NAMESPACE} set "
             "(or a service account namespace)"
         )
     return ConfigMapRef(namespace=namespace, name=name)
@@ -49,6 +55,11 @@ def target_from_env(
 def summary_key(pod_index: int) -> str:
     """The ConfigMap key of pod ``pod_index``'s summary (ConfigMap keys allow ``-._``)."""
     return f"summary-{pod_index}.json"
+
+
+def progress_key(pod_index: int) -> str:
+    """The key of pod ``pod_index``'s latest progress report."""
+    return f"progress-{pod_index}.json"
 
 
 def patch_body(key: str, text: str) -> dict[str, Any]:
@@ -87,8 +98,8 @@ def write_summary(
     labels: Mapping[str, str] | None = None,
     api: Any | None = None,
 ) -> None:
-    """Add ``key`` to the ConfigMap, creating it if no pod has yet (a lost create race
-    becomes a patch). ``api``: a CoreV1Api to use (default: :func:`core_api`)."""
+    """Add (or replace) ``key`` in the ConfigMap, creating it if no pod has yet (a lost create
+    race becomes a patch). ``api``: a CoreV1Api to use (default: :func:`core_api`)."""
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 

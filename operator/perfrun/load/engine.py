@@ -30,6 +30,7 @@ from perfrun.load.adaptive import Controller
 from perfrun.load.budget import CreationBudget, Share, rate_limiter
 from perfrun.load.http import Client, HttpError, RequestBytes, parse_origin
 from perfrun.load.metrics import LoadMetrics
+from perfrun.load.progress import Counters
 from perfrun.load.schedule import Arrivals, Step, level_rate, phase_offset, plan, ramp_end, step_at
 from perfrun.load.stats import Recorder
 from perfrun.load.templates import (
@@ -108,6 +109,7 @@ class Engine:
         self._in_flight = 0  # slots whose request went out
         self._tasks: set[asyncio.Task[None]] = set()
         self._t0 = 0.0
+        self._started = False
         self._reachable = False
         self._last_error: str | None = None
         self._client = Client(self.origin, self.request_timeout_s)
@@ -125,6 +127,28 @@ class Engine:
         if self._stop_event is not None:
             self._stop_event.set()
 
+    def counters(self) -> Counters:
+        """Where the run is now, for a progress report (cheap; off the hot path)."""
+        started = self._started
+        step = step_at(self.steps, self._now()) if started else None
+        if step is None and started and self.steps:  # the ramp is over: its last step
+            step = self.steps[-1].index
+        rate = 0 if step is None or self._stopping else self._current_rate(step)
+        requests, errors = self.recorder.totals()
+        c = self.controller
+        open_model = self.spec.ramp.model == "open"
+        return Counters(
+            at=self._now() if started else 0.0,
+            step=0 if step is None else step + 1,
+            steps=len(self.steps),
+            target_rps=float(rate) if open_model else 0.0,
+            target_users=0 if open_model else rate,
+            in_flight=self._in_flight,
+            backed_off=c.aborted or c.offset > 0 or c.cap is not None,
+            requests=requests,
+            errors=errors,
+        )
+
     async def run(self) -> dict[str, Any]:
         """Run the share to the end (or until stopped) and return the summary."""
         self._stop_event = asyncio.Event()
@@ -132,6 +156,7 @@ class Engine:
             self._stop_event.set()
         started = datetime.now(UTC)
         self._t0 = self.clock()
+        self._started = True
         deadline = self.share.max_duration_s
         self._client.start()
         windows = asyncio.create_task(self._windows())

@@ -1,6 +1,7 @@
-"""Runs the engine as a process: event loop (uvloop when there), signals, metrics server, and
-the summary to a file/stdout and, in a cluster, to the run's ConfigMap. The summary is
-written whatever happened to the run."""
+"""Runs the engine as a process: event loop (uvloop when there), signals, metrics server,
+progress reports to the run's ``load-progress`` ConfigMap while it runs, and the summary to a
+file/stdout and, in a cluster, to the run's ``load-summary`` ConfigMap. The summary is
+written whatever happened to the run; a progress write that fails is only logged."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,11 @@ from perfrun.kube import summaries as kube_summaries
 from perfrun.load.budget import share_of
 from perfrun.load.engine import Engine
 from perfrun.load.metrics import LoadMetrics
+from perfrun.load.progress import ProgressMeter, interval_from_env, next_report_delay
+from perfrun.load.progress import dumps as progress_dumps
 from perfrun.load.summary import dumps
+
+ENV_PROGRESS_INTERVAL = "PERFRUN_PROGRESS_INTERVAL"
 
 log = logging.getLogger("perfrun.load")
 
@@ -42,6 +49,11 @@ def run(
     drain_timeout_s: float | None,
 ) -> int:
     """Run pod ``index`` of ``count``; write the summary; return the exit code."""
+    try:
+        progress = ProgressReporter.from_env(os.environ, index)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
     share = share_of(spec, index, count)
     metrics = LoadMetrics([s.name for s in spec.scenarios])
     if metrics_port is not None:
@@ -64,13 +76,15 @@ def run(
     code = 0
     result: dict[str, Any]
     try:
-        result = loop.run_until_complete(engine.run())
+        result = loop.run_until_complete(_run_reporting(engine, progress))
     except Exception:
         traceback.print_exc()
         code = 1
         result = {"version": 1, "outcome": "failed", "error": traceback.format_exc(limit=3)}
     finally:
         loop.close()
+    if progress is not None:
+        progress.final(engine)
     text = dumps(result)
     _emit(text, summary_path)
     try:
@@ -91,6 +105,71 @@ def run(
         (result.get("latencyMs") or {}).get("p99"),
     )
     return code
+
+
+class ProgressReporter:
+    """Writes this pod's progress every interval, aligned to the wall clock (see
+    ``perfrun.load.progress``), and once more at the end with the final counts."""
+
+    def __init__(self, write: Callable[[str], None], interval_s: float, index: int) -> None:
+        self.write = write
+        self.interval_s = interval_s
+        self.index = index
+        self.meter = ProgressMeter()
+        self.writes = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], index: int) -> ProgressReporter | None:
+        """None outside a cluster (no ``PERFRUN_PROGRESS_CONFIGMAP``) or with interval 0."""
+        ref = kube_summaries.target_from_env(env, variable=kube_summaries.ENV_PROGRESS_CONFIGMAP)
+        try:
+            interval = interval_from_env(env.get(ENV_PROGRESS_INTERVAL))
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PROGRESS_INTERVAL}: {exc}") from None
+        if ref is None or interval == 0:
+            return None
+        key = kube_summaries.progress_key(index)
+        api: list[Any] = []  # made on first use, in the writer thread
+
+        def write(text: str) -> None:
+            if not api:
+                api.append(kube_summaries.core_api())
+            labels = {"perfrun.dev/part": "load-progress"}
+            kube_summaries.write_summary(ref, key, text, labels, api=api[0])
+
+        log.info("progress to ConfigMap %s/%s every %gs", ref.namespace, ref.name, interval)
+        return cls(write, interval, index)
+
+    def _text(self, engine: Engine, final: bool = False) -> str:
+        return progress_dumps(self.meter.report(engine.counters(), final=final))
+
+    def _write(self, text: str) -> None:
+        try:
+            self.write(text)
+            self.writes += 1
+        except Exception as exc:  # progress is best effort; the summary is what counts
+            log.warning("could not write progress: %s", exc)
+
+    async def loop(self, engine: Engine) -> None:
+        """Report until cancelled: counters read on the loop, the write in a thread."""
+        while True:
+            await asyncio.sleep(next_report_delay(time.time(), self.interval_s, self.index))
+            await asyncio.to_thread(self._write, self._text(engine))
+
+    def final(self, engine: Engine) -> None:
+        self._write(self._text(engine, final=True))
+
+
+async def _run_reporting(engine: Engine, progress: ProgressReporter | None) -> dict[str, Any]:
+    """The engine's run, with the progress reporter beside it until it ends."""
+    if progress is None:
+        return await engine.run()
+    reporter = asyncio.create_task(progress.loop(engine), name="progress")
+    try:
+        return await engine.run()
+    finally:
+        reporter.cancel()
+        await asyncio.gather(reporter, return_exceptions=True)
 
 
 def _emit(text: str, path: str | None) -> None:

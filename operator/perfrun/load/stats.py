@@ -176,6 +176,10 @@ class Recorder:
 
     # --- off the hot path ----------------------------------------------------------------
 
+    def totals(self) -> tuple[int, int]:
+        """(completed requests, failed ones) over every scenario, for progress reports."""
+        return sum(s.requests for s in self._live), sum(s.failed for s in self._live)
+
     def flush(self) -> None:
         """Move the pending latencies into the histograms (the scenario's and the window's)
         and publish the counts to the metrics, if any."""

@@ -22,6 +22,9 @@ CONFIG_DIR = "/etc/perfrun"
 RUN_SERVICE_ACCOUNT = "perfrun-run"
 LOAD_METRICS_PORT = 9464
 LOAD_SUMMARY_CONFIGMAP = "load-summary"
+LOAD_PROGRESS_CONFIGMAP = "load-progress"
+# How often each load pod reports its progress (the operator's status.load follows it).
+LOAD_PROGRESS_INTERVAL_S = 15
 # Time a load pod needs besides the load itself: scheduling, image pull, start, drain, and
 # writing its summary. The Job's deadline is maxDuration plus this, so it only fires when a
 # pod really hangs.
@@ -166,9 +169,10 @@ def load_deadline_s(run: PerfRun) -> int:
 def load_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
     """``parallelism`` pods of ``perfrun load``, pod i running share i of the budget (its
     index comes from JOB_COMPLETION_INDEX, which the Job controller sets). Each pod serves
-    /metrics on 9464 for Prometheus and adds its summary to the ConfigMap ``load-summary``
-    (key ``summary-<i>.json``), which is rendered here, empty and labelled with the run, so
-    the pods only patch it."""
+    /metrics on 9464 for Prometheus, reports its progress every 15 s to the ConfigMap
+    ``load-progress`` (key ``progress-<i>.json``) and at the end adds its summary to
+    ``load-summary`` (key ``summary-<i>.json``). Both are rendered here, empty and labelled
+    with the run, so the pods only patch them."""
     load = run.spec.load
     count = load.parallelism
     args = [
@@ -185,6 +189,8 @@ def load_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
     env: list[dict[str, Any]] = [
         {"name": "PERFRUN_LOAD_COUNT", "value": str(count)},
         {"name": "PERFRUN_SUMMARY_CONFIGMAP", "value": LOAD_SUMMARY_CONFIGMAP},
+        {"name": "PERFRUN_PROGRESS_CONFIGMAP", "value": LOAD_PROGRESS_CONFIGMAP},
+        {"name": "PERFRUN_PROGRESS_INTERVAL", "value": str(LOAD_PROGRESS_INTERVAL_S)},
         {
             "name": "PERFRUN_NAMESPACE",
             "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
@@ -205,12 +211,15 @@ def load_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
         restart_policy="Never",
         extra=load.pod_metadata,
     )
-    summary = obj("v1", "ConfigMap", ctx, LOAD_SUMMARY_CONFIGMAP, component="load", role="load")
+    written_by_pods = [
+        obj("v1", "ConfigMap", ctx, name, component="load", role="load")
+        for name in (LOAD_SUMMARY_CONFIGMAP, LOAD_PROGRESS_CONFIGMAP)
+    ]
     return [
         config_map(
             ctx, "load-config", {"load.yaml": spec_yaml(load)}, component="load", role="load"
         ),
-        summary,
+        *written_by_pods,
         job(
             ctx,
             "load",

@@ -164,15 +164,15 @@ def _role(
 
 
 def run_rbac(ctx: RunContext) -> list[Manifest]:
-    """The load pods add their summaries to one ConfigMap. RBAC cannot limit ``create`` by
-    name, so create is allowed on configmaps in this namespace; everything else only on
-    that ConfigMap."""
+    """The load pods write their progress and summaries to two ConfigMaps. RBAC cannot limit
+    ``create`` by name, so create is allowed on configmaps in this namespace; everything
+    else only on those two."""
     rules = [
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
         {
             "apiGroups": [""],
             "resources": ["configmaps"],
-            "resourceNames": [jobs.LOAD_SUMMARY_CONFIGMAP],
+            "resourceNames": [jobs.LOAD_SUMMARY_CONFIGMAP, jobs.LOAD_PROGRESS_CONFIGMAP],
             "verbs": ["get", "update", "patch"],
         },
     ]

@@ -1,0 +1,90 @@
+"""A load pod's progress while it runs: a small JSON document the pod writes to the run's
+``load-progress`` ConfigMap (key ``progress-<i>.json``) every interval, which the operator
+sums into ``status.load``. Pure: the engine supplies the counters, the runner does the I/O.
+
+Reports are aligned to the wall clock (every pod writes just after the same multiples of the
+interval, spread by a few milliseconds per index), so N pods change the operator's sum about
+once per interval instead of N times, and ``status.load`` costs about one patch per interval."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_INTERVAL_S = 15.0
+MIN_INTERVAL_S = 0.5
+# Pod i writes i * SPREAD_S after the aligned instant (mod MAX_SPREAD_S): the API server is
+# not hit by every pod in the same millisecond, and the operator still sees one burst.
+SPREAD_S = 0.02
+MAX_SPREAD_S = 1.0
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What the engine knows at one instant (``at``: seconds on its own clock)."""
+
+    at: float
+    step: int  # 1-based; 0 before the first step
+    steps: int  # in this pod's ramp
+    target_rps: float  # open model
+    target_users: int  # closed model
+    in_flight: int
+    backed_off: bool
+    requests: int  # completed requests, answered or failed
+    errors: int  # completed requests that failed
+
+
+class ProgressMeter:
+    """Turns successive counters into progress documents; the achieved rate is measured
+    between two reports (the first one: since the start)."""
+
+    def __init__(self, started_at: float = 0.0) -> None:
+        self._last_at = started_at
+        self._last_requests = 0
+
+    def report(self, c: Counters, *, final: bool = False) -> dict[str, Any]:
+        held = c.at - self._last_at
+        achieved = (c.requests - self._last_requests) / held if held > 0 else 0.0
+        self._last_at, self._last_requests = c.at, c.requests
+        return {
+            "version": 1,
+            "final": final,
+            "step": c.step,
+            "steps": c.steps,
+            "targetRps": round(c.target_rps, 3),
+            "targetUsers": c.target_users,
+            "achievedRps": round(achieved, 3),
+            "inFlight": c.in_flight,
+            "backedOff": c.backed_off,
+            "requests": c.requests,
+            "errors": c.errors,
+        }
+
+
+def dumps(progress: dict[str, Any]) -> str:
+    return json.dumps(progress, sort_keys=True, separators=(",", ":"))
+
+
+def next_report_delay(epoch_s: float, interval_s: float, index: int) -> float:
+    """Seconds from ``epoch_s`` (wall clock) to this pod's next report: the next multiple of
+    ``interval_s`` plus the pod's small spread. Never less than a tenth of the interval, so
+    a report just made is not repeated at once."""
+    interval_s = max(interval_s, MIN_INTERVAL_S)
+    spread = (index * SPREAD_S) % min(MAX_SPREAD_S, interval_s / 4)
+    boundary = math.floor((epoch_s - spread) / interval_s) * interval_s + interval_s + spread
+    delay = boundary - epoch_s
+    if delay < interval_s / 10:
+        delay += interval_s
+    return delay
+
+
+def interval_from_env(value: str | None) -> float:
+    """``PERFRUN_PROGRESS_INTERVAL`` in seconds; 0 turns reporting off; bad values raise."""
+    if value is None or not value.strip():
+        return DEFAULT_INTERVAL_S
+    seconds = float(value)
+    if seconds != 0 and not (math.isfinite(seconds) and seconds >= MIN_INTERVAL_S):
+        raise ValueError(f"must be 0 (off) or at least {MIN_INTERVAL_S} seconds, got {value!r}")
+    return seconds
