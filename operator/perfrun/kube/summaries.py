@@ -81,14 +81,13 @@ def create_body(
 
 
 def core_api() -> Any:
-    """A CoreV1Api from the pod's service account, or else the kubeconfig."""
-    from kubernetes import client, config
+    """A CoreV1Api from the pod's service account, or else the kubeconfig; it sends
+    perfrun's User-Agent, so the audit log tells the load pods' writes apart."""
+    from kubernetes import client
 
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client.CoreV1Api()
+    from perfrun.kube.client import load_api_client
+
+    return client.CoreV1Api(load_api_client())
 
 
 def write_summary(
