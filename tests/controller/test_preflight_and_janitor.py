@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,13 @@ import yaml
 
 from perfrun.api import PerfRun
 from perfrun.api.perfrun import PerfRunSpec
-from perfrun.controller.janitor import in_scope, orphan_reason
+from perfrun.controller.janitor import (
+    KOPF_FINALIZER,
+    finalizers_to_keep,
+    in_scope,
+    orphan_reason,
+    paused_by,
+)
 from perfrun.controller.preflight import preflight
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -92,3 +98,67 @@ def test_janitor_scope_follows_the_operators_namespace_globs() -> None:
     some = in_scope(["team-*", "perf"])
     assert some("team-a") and some("perf")
     assert not some("other") and not some("perf-x")
+
+
+def terminating(finalizers: list[str], **labels: str) -> dict[str, Any]:
+    ns = namespace(**labels)
+    ns["metadata"]["finalizers"] = finalizers
+    ns["metadata"]["deletionTimestamp"] = "2026-11-22T11:59:00Z"
+    ns["status"]["phase"] = "Terminating"
+    return ns
+
+
+def test_janitor_strips_only_kopfs_finalizer_from_our_terminating_namespaces() -> None:
+    other = "example.com/keep-me"
+    assert finalizers_to_keep(terminating([KOPF_FINALIZER], **OURS)) == []
+    assert finalizers_to_keep(terminating([other, KOPF_FINALIZER], **OURS)) == [other]
+    # phase alone (deletionTimestamp not yet seen) counts as being deleted too
+    ns = terminating([KOPF_FINALIZER], **OURS)
+    del ns["metadata"]["deletionTimestamp"]
+    assert finalizers_to_keep(ns) == []
+
+
+def test_janitor_leaves_other_finalizers_and_namespaces_alone() -> None:
+    assert finalizers_to_keep(terminating([KOPF_FINALIZER])) is None  # not ours
+    helm = {"app.kubernetes.io/managed-by": "helm"}
+    assert finalizers_to_keep(terminating([KOPF_FINALIZER], **helm)) is None
+    assert finalizers_to_keep(terminating(["example.com/keep-me"], **OURS)) is None
+    assert finalizers_to_keep(terminating([], **OURS)) is None
+    alive = namespace(**OURS)  # not being deleted: kopf's finalizer stays until it is
+    alive["metadata"]["finalizers"] = [KOPF_FINALIZER]
+    assert finalizers_to_keep(alive) is None
+
+
+def peer(priority: int, seen: timedelta = timedelta(0), lifetime: int = 60) -> dict[str, Any]:
+    """A peer as kopf writes it in the peering object's status, last seen ``seen`` ago."""
+    lastseen = (NOW - seen).isoformat()  # kopf: datetime.isoformat(), "+00:00"
+    return {"priority": priority, "lifetime": lifetime, "lastseen": lastseen}
+
+
+def peering(**peers: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": "perfrun"}, "status": peers}
+
+
+def test_janitor_works_in_the_replica_kopf_lets_work() -> None:
+    alone = peering(me=peer(10))
+    assert paused_by(alone, "me", 10, True, NOW) is None
+    lower = peering(me=peer(10), other=peer(5))
+    assert paused_by(lower, "me", 10, True, NOW) is None
+    # a higher one that died (last keep-alive older than its own lifetime) no longer counts
+    dead = peering(me=peer(10), other=peer(50, seen=timedelta(seconds=11), lifetime=10))
+    assert paused_by(dead, "me", 10, True, NOW) is None
+    # auto-detected peering without the object: kopf runs standalone
+    assert paused_by(None, "me", 10, False, NOW) is None
+
+
+def test_janitor_waits_as_kopf_does() -> None:
+    higher = peering(me=peer(10), other=peer(50, seen=timedelta(seconds=9), lifetime=10))
+    assert "other (priority 50)" in str(paused_by(higher, "me", 10, True, NOW))
+    # kopf pauses every operator that ties
+    assert "other (priority 10)" in str(
+        paused_by(peering(me=peer(10), other=peer(10)), "me", 10, True, NOW)
+    )
+    # --peering NAME without the object: kopf waits
+    assert "does not exist" in str(paused_by(None, "me", 10, True, NOW))
+    # kopf has not registered this replica yet: it is starting and may be paused
+    assert "not registered" in str(paused_by(peering(other=peer(5)), "me", 10, True, NOW))

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import secrets
+import socket
+import time
 from typing import Any
+
+from perfrun.controller.settings import OperatorSettings
+
+# kopf sends keep-alives every lifetime minus 5 to 10 s, at least every second: below a few
+# seconds one slow PATCH would make a live replica look dead
+MIN_PEERING_LIFETIME = 5
 
 
 def register(subparsers: Any) -> None:
@@ -44,6 +54,15 @@ def register(subparsers: Any) -> None:
         "which replicas started alike would)",
     )
     parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="how long a replica counts as alive after its last keep-alive: a killed leader "
+        "is replaced after at most this long (keep-alives every SECONDS minus 5 to 10, at "
+        "least every second; default: $PERFRUN_PEERING_LIFETIME, else kopf's 60)",
+    )
+    parser.add_argument(
         "--liveness",
         default=None,
         metavar="URL",
@@ -60,18 +79,38 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=_run)
 
 
+def identity() -> str:
+    """kopf's identity in the peering object, chosen as kopf does (the pod's name in $POD_ID,
+    else user@host/time/random), but by us: the janitor must tell itself from its peers."""
+    pod = os.environ.get("POD_ID")
+    if pod:
+        return pod
+    now = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    return f"{getpass.getuser()}@{socket.gethostname()}/{now}/{secrets.token_hex(2)}"
+
+
 def _run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
     from perfrun.controller import handlers  # registers the handlers
 
-    handlers.serve(list(args.namespace))
+    lifetime = args.peering_lifetime
+    if lifetime is None:
+        lifetime = OperatorSettings.from_env().peering_lifetime
+    if lifetime < MIN_PEERING_LIFETIME:
+        raise SystemExit(f"--peering-lifetime: at least {MIN_PEERING_LIFETIME} seconds")
+    me = identity()
+    handlers.serve(list(args.namespace), identity=me)
 
     if args.metrics_port is not None:
         start_http_server(args.metrics_port)
     kopf.configure(verbose=args.verbose)
+    settings = kopf.OperatorSettings()
+    settings.peering.lifetime = lifetime
     kopf.run(
+        settings=settings,
+        identity=me,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         standalone=args.standalone,
         namespaces=list(args.namespace),
         clusterwide=not args.namespace,

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,19 +18,26 @@ import kopf
 from prometheus_client import Counter, Gauge, Histogram
 
 from perfrun.api.perfrun import GROUP, PLURAL, VERSION
-from perfrun.controller.janitor import in_scope, sweep
+from perfrun.controller.janitor import KOPF_FINALIZER, Peering, in_scope, paused, sweep
 from perfrun.controller.machine import rfc3339
 from perfrun.controller.reconcile import context_for, reconcile
 from perfrun.controller.settings import OperatorSettings
 from perfrun.kube.client import Kube, load_api_client
 
 log = logging.getLogger(__name__)
-FINALIZER = "perfrun.dev/teardown"
+FINALIZER = KOPF_FINALIZER
 
 RUNS_BY_PHASE = Gauge("perfrun_runs", "PerfRuns by phase", ["phase"])
 RECONCILE_ERRORS = Counter("perfrun_reconcile_errors_total", "Reconciles that raised")
 RECONCILE_SECONDS = Histogram("perfrun_reconcile_seconds", "Duration of one reconcile")
-KUBE_WRITES = Gauge("perfrun_kube_writes", "Kubernetes API writes made by this process")
+KUBE_WRITES = Gauge(
+    "perfrun_kube_writes", "Kubernetes API writes made by this process (not kopf's own)"
+)
+JANITOR_SWEEPS = Counter(
+    "perfrun_janitor_sweeps_total",
+    "Janitor rounds: swept, paused (another replica works) or failed",
+    ["result"],
+)
 _phases: dict[str, str] = {}
 
 
@@ -37,6 +46,14 @@ def _kube() -> tuple[Kube, OperatorSettings]:
     """One API client and one settings object per process."""
     settings = OperatorSettings.from_env()
     return Kube(load_api_client(settings.kubeconfig)), settings
+
+
+def _writes() -> float:
+    """Read at scrape time, so every writer (reconcile, teardown, janitor) is counted."""
+    return float(_kube()[0].writes) if _kube.cache_info().currsize else 0.0
+
+
+KUBE_WRITES.set_function(_writes)
 
 
 @kopf.on.startup()
@@ -73,7 +90,6 @@ def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> None:
         patch.status.update(outcome.patch)
     for event in outcome.events:
         kube.event(dict(body), event.type, event.reason, event.message, rfc3339(datetime.now(UTC)))
-    KUBE_WRITES.set(kube.writes)
     _record(f"{body.metadata.namespace}/{body.metadata.name}", outcome.phase)
 
 
@@ -99,34 +115,77 @@ def teardown(body: kopf.Body, **_: Any) -> None:
 
 
 _janitor_scope: list[str] = []
+_identity: list[str] = []
 
 
-def serve(namespaces: list[str]) -> None:
-    """The PerfRun namespaces (kopf globs) this process serves; empty means all. The
-    janitor leaves other operators' namespaces to them."""
+def serve(namespaces: list[str], identity: str | None = None) -> None:
+    """The PerfRun namespaces (kopf globs) this process serves, empty means all (the janitor
+    leaves other operators' namespaces to them); and the identity kopf peers under."""
     _janitor_scope[:] = namespaces
+    _identity[:] = [identity] if identity else []
 
 
-async def _janitor() -> None:
+def _peering(settings: kopf.OperatorSettings) -> Peering | None:
+    """This replica in kopf's peering, from the settings kopf runs with."""
+    peering = settings.peering
+    if peering.standalone:
+        return Peering(identity="", priority=peering.priority, name=peering.name, standalone=True)
+    identity = _identity[0] if _identity else os.environ.get("POD_ID")
+    if not identity:  # kopf made up its own: we cannot tell ourselves from the others
+        log.warning("janitor: kopf's peering identity unknown; sweeping in every replica")
+        return None
+    return Peering(
+        identity=identity,
+        priority=peering.priority,
+        name=peering.name,
+        mandatory=peering.mandatory,
+        namespaces=() if peering.clusterwide else tuple(_janitor_scope),
+    )
+
+
+def _janitor_round(
+    kube: Kube, served: Callable[[str], bool], peering: Peering | None
+) -> str | None:
+    """One round: why this replica waits, or None after a sweep (logged)."""
+    now = datetime.now(UTC)
+    why = paused(kube, peering, now)
+    if why:
+        return why
+    swept = sweep(kube, now, served)
+    for name, reason in swept.deleted.items():
+        log.info("janitor deleted namespace %s: %s", name, reason)
+    for name in swept.released:
+        log.info("janitor removed finalizer %s from Terminating namespace %s", FINALIZER, name)
+    return None
+
+
+async def _janitor(peering: Peering | None) -> None:
     kube, settings = _kube()
     served = in_scope(list(_janitor_scope))
+    was: str | None = ""
     while True:
         try:
-            removed = await asyncio.to_thread(sweep, kube, datetime.now(UTC), served)
+            why = await asyncio.to_thread(_janitor_round, kube, served, peering)
         except Exception:  # a failed sweep is retried next interval
             log.exception("janitor sweep failed")
-            removed = {}
-        for name, why in removed.items():
-            log.info("janitor deleted namespace %s: %s", name, why)
-        KUBE_WRITES.set(kube.writes)
+            JANITOR_SWEEPS.labels(result="failed").inc()
+        else:
+            JANITOR_SWEEPS.labels(result="paused" if why else "swept").inc()
+            if why and why != was:
+                log.info("janitor paused: %s", why)
+            elif was and not why:
+                log.info("janitor active: this replica works")
+            was = why
         await asyncio.sleep(settings.janitor_interval)
 
 
 @kopf.on.startup()
-async def start_janitor(memo: kopf.Memo, **_: Any) -> None:
+async def start_janitor(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
     """Every perf namespace this operator labelled is judged once per janitor interval:
-    when its PerfRun is gone or its expiresAt passed, it goes."""
-    memo["janitor"] = asyncio.create_task(_janitor(), name="perfrun-janitor")
+    when its PerfRun is gone or its expiresAt passed, it goes. Only in the replica kopf's
+    peering lets work: the others wait, as kopf makes their handlers wait."""
+    task = asyncio.create_task(_janitor(_peering(settings)), name="perfrun-janitor")
+    memo["janitor"] = task
 
 
 @kopf.on.cleanup()

@@ -1,5 +1,6 @@
 """The janitor: delete a perf namespace when its PerfRun is gone (or is another PerfRun by
 now) or when its hard deadline passed. Namespaces without our labels are never touched.
+Only the replica kopf lets work (see ``paused``) sweeps.
 
 One LIST of our namespaces per interval, rather than a kopf daemon per namespace: kopf keeps
 a daemon's bookkeeping (finalizer, progress annotations) on the object itself, which cost
@@ -8,9 +9,13 @@ nine writes to every run's namespace and held up its deletion."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from perfrun.api.perfrun import API_VERSION, KIND
 from perfrun.controller.machine import parse_time
@@ -22,6 +27,12 @@ from perfrun.render.context import (
     LABEL_PERFRUN_NAMESPACE,
     MANAGED_BY,
 )
+
+# kopf's finalizer (settings.persistence.finalizer). The janitor used to be a kopf daemon on
+# every perf namespace, which put it there; that operator gone, nothing removes it and the
+# namespace stays Terminating for ever.
+KOPF_FINALIZER = "perfrun.dev/teardown"
+PEERING_API = "kopf.dev/v1"
 
 
 def orphan_reason(
@@ -53,19 +64,73 @@ def in_scope(patterns: list[str]) -> Callable[[str], bool]:
     return lambda ns: not patterns or any(fnmatchcase(ns, p) for p in patterns)
 
 
-def sweep(kube: Kube, now: datetime, served: Callable[[str], bool]) -> dict[str, str]:
-    """Judge every namespace this operator labelled whose PerfRun it serves; delete the
-    orphans. Returns {namespace: why} for what it deleted."""
-    removed: dict[str, str] = {}
+def finalizers_to_keep(namespace: dict[str, Any]) -> list[str] | None:
+    """The finalizers a Terminating namespace of ours keeps once kopf's is stripped, or None
+    when there is nothing to strip: not ours, not being deleted, or no kopf finalizer (pure)."""
+    meta = namespace["metadata"]
+    if (meta.get("labels") or {}).get(LABEL_MANAGED_BY) != MANAGED_BY:
+        return None
+    terminating = (namespace.get("status") or {}).get("phase") == "Terminating"
+    if not (meta.get("deletionTimestamp") or terminating):
+        return None
+    finalizers: list[str] = list(meta.get("finalizers") or [])
+    if KOPF_FINALIZER not in finalizers:
+        return None
+    return [f for f in finalizers if f != KOPF_FINALIZER]
+
+
+@dataclass
+class Swept:
+    """What one sweep did: {namespace: why} deleted, and namespaces released from kopf's
+    finalizer."""
+
+    deleted: dict[str, str] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+
+
+def sweep(kube: Kube, now: datetime, served: Callable[[str], bool]) -> Swept:
+    """Judge every namespace this operator labelled whose PerfRun it serves: delete the
+    orphans, strip kopf's finalizer from the Terminating ones an old janitor left it on."""
+    swept = Swept()
     ours = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
     for namespace in kube.list("v1", "Namespace", label_selector=ours):
+        name = namespace["metadata"]["name"]
         owner_ns = (namespace["metadata"].get("labels") or {}).get(LABEL_PERFRUN_NAMESPACE)
         if owner_ns and not served(owner_ns):
             continue
+        keep = finalizers_to_keep(namespace)
+        if keep is not None:
+            if release(kube, namespace, keep):
+                swept.released.append(name)
+            continue
         reason = judge(kube, namespace, now)
         if reason:
-            removed[namespace["metadata"]["name"]] = reason
-    return removed
+            swept.deleted[name] = reason
+    return swept
+
+
+def release(kube: Kube, namespace: dict[str, Any], keep: list[str]) -> bool:
+    """Set the namespace's finalizers to ``keep``, provided they are still what we judged
+    (a JSON patch ``test``): False when they changed or the namespace is gone meanwhile."""
+    meta = namespace["metadata"]
+    patch = [
+        {"op": "test", "path": "/metadata/finalizers", "value": meta.get("finalizers") or []},
+        {"op": "replace", "path": "/metadata/finalizers", "value": keep},
+    ]
+    # Kube has no generic patch; counted like its own writes (perfrun_kube_writes)
+    kube._count_write()
+    try:
+        kube.dynamic.patch(
+            kube.dynamic.resources.get(api_version="v1", kind="Namespace"),
+            body=patch,
+            name=meta["name"],
+            content_type="application/json-patch+json",
+        )
+    except ApiException as exc:
+        if exc.status in (404, 409, 422):  # gone, or changed since we read it: next sweep
+            return False
+        raise
+    return True
 
 
 def judge(kube: Kube, namespace: dict[str, Any], now: datetime) -> str | None:
@@ -79,3 +144,79 @@ def judge(kube: Kube, namespace: dict[str, Any], now: datetime) -> str | None:
     if reason:
         kube.delete("v1", "Namespace", name)
     return reason
+
+
+# ---- peering: only the replica kopf lets work sweeps -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Peering:
+    """This replica in kopf's peering: kopf's ``settings.peering`` and its identity."""
+
+    identity: str
+    priority: int
+    name: str
+    standalone: bool = False
+    mandatory: bool = False  # --peering NAME: kopf waits while the peering object is missing
+    namespaces: tuple[str, ...] = ()  # kopf's -n patterns; none: cluster-wide
+
+
+def _dead(info: dict[str, Any], now: datetime) -> bool:
+    lastseen = info.get("lastseen")
+    if lastseen is None:  # kopf counts a peer without lastseen as just seen
+        return False
+    seen = datetime.fromisoformat(str(lastseen))  # kopf writes isoformat(), with +00:00
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=UTC)
+    return seen + timedelta(seconds=int(info.get("lifetime", 60))) <= now
+
+
+def paused_by(
+    peering: dict[str, Any] | None, identity: str, priority: int, mandatory: bool, now: datetime
+) -> str | None:
+    """Why kopf keeps this replica paused by this peering object, or None when it may work
+    (pure). kopf's own rule (``process_peering_event`` in kopf/_core/engines/peering.py):
+    paused while another live peer has a higher or the same priority; a peer is dead once
+    its lastseen plus its own lifetime passed. Without the object kopf waits when peering is
+    mandatory and runs standalone otherwise. Stricter than kopf in one point: until kopf
+    registered this replica in the object, it waits (kopf is then only starting)."""
+    if peering is None:
+        return "the peering object does not exist" if mandatory else None
+    peers = peering.get("status") or {}
+    if identity not in peers:  # kopf has not peered yet (and starts paused when it must)
+        return f"{identity} is not registered in it yet"
+    blocking = []
+    for peer, info in peers.items():
+        if peer == identity or not isinstance(info, dict) or _dead(info, now):
+            continue
+        theirs = int(info.get("priority", 0))
+        if theirs >= priority:
+            blocking.append(f"{peer} (priority {theirs})")
+    if not blocking:
+        return None
+    return f"live peers with priority >= {priority}: {', '.join(sorted(blocking))}"
+
+
+def paused(kube: Kube, peering: Peering | None, now: datetime) -> str | None:
+    """Why this replica is paused (kopf's rule on the live peering objects), or None when it
+    is the one to work. Namespaced operators peer in every namespace they serve, and kopf
+    pauses them when any of those says so."""
+    if peering is None or peering.standalone:
+        return None
+    if not peering.namespaces:
+        where: list[str | None] = [None]
+        kind = "ClusterKopfPeering"
+    else:
+        served = in_scope(list(peering.namespaces))
+        names = (ns["metadata"]["name"] for ns in kube.list("v1", "Namespace"))
+        where = [ns for ns in names if served(ns)]
+        kind = "KopfPeering"
+    for namespace in where:
+        try:
+            obj = kube.get(PEERING_API, kind, peering.name, namespace)
+        except ResourceNotFoundError:  # no peering CRD: like a missing object
+            obj = None
+        reason = paused_by(obj, peering.identity, peering.priority, peering.mandatory, now)
+        if reason:
+            return f"{kind} {peering.name}{f' in {namespace}' if namespace else ''}: {reason}"
+    return None

@@ -19,6 +19,8 @@ class OperatorSettings:
     # uid alone, which anyone who can read the PerfRun can see. Deterministic either way,
     # so a restarted operator renders the same Secret.
     secret_seed: str = ""
+    # kopf's peering lifetime: a replica counts as alive this long after its last keep-alive
+    peering_lifetime: int = 60
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -29,4 +31,5 @@ class OperatorSettings:
             janitor_interval=float(os.environ.get("PERFRUN_JANITOR_INTERVAL", "30")),
             kubeconfig=os.environ.get("KUBECONFIG") or None,
             secret_seed=os.environ.get("PERFRUN_SECRET_SEED", ""),
+            peering_lifetime=int(os.environ.get("PERFRUN_PEERING_LIFETIME", "60")),
         )
