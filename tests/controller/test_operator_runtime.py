@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.cluster
 PHASE_ORDER = ("Pending", "Provisioning", "Restoring", "Loading", "Analyzing")
 TERMINAL = ("Succeeded", "Failed", "Expired", "Aborted", "Invalid")
 Metrics = dict[str, float]
+# --peering-lifetime of the failover test's replicas: a killed one is replaced after this long
+FAILOVER_LIFETIME = 10
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -274,7 +277,10 @@ def test_liveness_and_metrics_follow_a_run(
 ) -> None:
     health_port, metrics_port = free_port(), free_port()
     healthz = f"http://127.0.0.1:{health_port}/healthz"
-    op = start_operator("--liveness", healthz, "--metrics-port", str(metrics_port))
+    # the janitor sweeps at start-up and then not for an hour: it cannot move the writes gauge
+    op = start_operator(
+        "--liveness", healthz, "--metrics-port", str(metrics_port), PERFRUN_JANITOR_INTERVAL="3600"
+    )
 
     got = poll_until(lambda: http_get(healthz), timeout=60, what="/healthz answering")
     assert got[0] == 200, got
@@ -314,7 +320,16 @@ def test_liveness_and_metrics_follow_a_run(
     )
     # namespace, fence, components, workloads, Jobs: a run costs writes, and they are counted
     assert after["perfrun_kube_writes"] >= 10
+    assert after['perfrun_janitor_sweeps_total{result="swept"}'] >= 1  # standalone: it works
     assert http_get(healthz) == got
+
+    # the teardown (kopf's on.delete) deletes the run's namespace: a write, counted at once
+    run_ns = obj["status"]["namespace"]
+    kube_cluster.kubectl(
+        "delete", "perfrun", name, "-n", kube_namespace, "--timeout=120s", timeout=130
+    )
+    assert not kube_cluster.exists("namespace", run_ns)
+    assert scrape(metrics_port)["perfrun_kube_writes"] >= after["perfrun_kube_writes"] + 1
 
 
 # ---- peering: two replicas --------------------------------------------------------------------
@@ -353,6 +368,8 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
             peering,
             "--priority",
             str(priority),
+            "--peering-lifetime",
+            str(FAILOVER_LIFETIME),
             "--metrics-port",
             str(port),
             label=label,
@@ -369,6 +386,7 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
     registered = peers(kube_cluster, ns, peering)
     assert registered["replica-a"]["priority"] == 100
     assert registered["replica-b"]["priority"] == 10
+    assert registered["replica-a"]["lifetime"] == FAILOVER_LIFETIME
 
     # one run, two replicas: only the higher priority one touches it
     first = "peered-once"
@@ -390,8 +408,8 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
 
     # a second run, held mid-run (the API server refuses its load Job, so the working replica
     # fails its reconciles with the namespace and environment in place); the working replica is
-    # SIGKILLed there; the other takes over once the dead one's keep-alive expires (kopf's
-    # peering lifetime, 60 s) and finishes the run
+    # SIGKILLed there; the other takes over once the dead one's keep-alive expires (its
+    # --peering-lifetime; kopf's default is 60 s) and finishes the run
     second = "peered-failover"
     no_load_job = refusals.refuse(load_job_probe(ns), "jobs")
     errors_before = scrape(port_a)["perfrun_reconcile_errors_total"]
@@ -406,7 +424,15 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
     assert held_in in PHASE_ORDER, held_in
     assert len(run_namespaces(kube_cluster, ns, second)) == 1
     a.kill()
+    killed = time.monotonic()
     refusals.allow(no_load_job)
+    assert "Resuming operations" not in b.log.read_text()
+    poll_until(
+        lambda: "Resuming operations" in b.log.read_text(),
+        timeout=FAILOVER_LIFETIME + 30,
+        what="replica-b taking over",
+    )
+    print(f"failover: replica-b resumed {time.monotonic() - killed:.1f} s after the kill")
     obj = wait_finished(kube_cluster, ns, second, timeout=300)
     assert_phases_move_forward(recorder.stop())
     assert obj["status"]["phase"] == "Failed", b.logs()
@@ -417,9 +443,104 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
     # the survivor cleans the dead replica out of the peering object
     poll_until(
         lambda: "replica-a" not in peers(kube_cluster, ns, peering),
-        timeout=90,
+        timeout=30,
         what="dead replica-a removed from the peering",
     )
+
+
+def test_only_the_working_replicas_janitor_deletes(
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    """An orphan namespace and two peered replicas: the paused one's janitor judges it round
+    after round and leaves it; once the working replica is killed and its keep-alive
+    expired, the survivor's janitor works and deletes it (once, per the audit log)."""
+    ns, peering = kube_namespace, "perfrun"
+    create_peering(kube_cluster, ns, peering)
+    port_a, port_b = free_port(), free_port()
+
+    def replica(label: str, priority: int, port: int, janitor_interval: str) -> OperatorProcess:
+        return start_operator(
+            "--peering",
+            peering,
+            "--priority",
+            str(priority),
+            "--peering-lifetime",
+            "5",
+            "--metrics-port",
+            str(port),
+            label=label,
+            standalone=False,
+            POD_ID=label,
+            PERFRUN_JANITOR_INTERVAL=janitor_interval,
+        )
+
+    # the working replica's janitor sweeps at start-up (no orphan yet), then not for an hour
+    a = replica("replica-a", 100, port_a, "3600")
+    poll_until(lambda: "Resuming operations" in a.log.read_text(), what="replica-a working")
+    b = replica("replica-b", 10, port_b, "1")
+    poll_until(
+        lambda: (
+            "janitor paused: KopfPeering perfrun" in b.log.read_text()
+            and "replica-a (priority 100)" in b.log.read_text()
+        ),
+        what="replica-b's janitor paused in favour of replica-a",
+    )
+
+    orphan = f"{ns[:50]}-orphan"
+    labels = {
+        "app.kubernetes.io/managed-by": "perfrun-operator",
+        "perfrun.dev/perfrun": "gone",
+        "perfrun.dev/perfrun-namespace": ns,
+    }
+    doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": orphan, "labels": labels}}
+    audit_from = kube_cluster.audit_log.stat().st_size
+    kube_cluster.apply(yaml.safe_dump(doc))
+    paused_key = 'perfrun_janitor_sweeps_total{result="paused"}'
+    swept_key = 'perfrun_janitor_sweeps_total{result="swept"}'
+    try:
+        rounds = scrape(port_b)[paused_key]
+        poll_until(
+            lambda: scrape(port_b)[paused_key] >= rounds + 3,
+            timeout=30,
+            what="three paused janitor rounds of replica-b with the orphan there",
+        )
+        assert kube_cluster.get_json("namespace", orphan)["status"]["phase"] == "Active"
+        b_metrics = scrape(port_b)
+        assert b_metrics.get(swept_key, 0) == 0, b.logs()
+        assert b_metrics["perfrun_kube_writes"] == 0
+        assert "janitor deleted" not in b.log.read_text()
+
+        a.kill()
+        poll_until(
+            lambda: "janitor deleted namespace" in b.log.read_text(),
+            timeout=30,
+            what="replica-b's janitor working after replica-a's keep-alive expired",
+        )
+        assert (
+            f"janitor deleted namespace {orphan}: its PerfRun no longer exists" in b.log.read_text()
+        )
+        assert "janitor active" in b.log.read_text()
+        assert "janitor deleted" not in a.log.read_text()
+        assert scrape(port_b)["perfrun_kube_writes"] == 1
+
+        def deletes() -> list[dict[str, Any]]:
+            with kube_cluster.audit_log.open() as log:
+                log.seek(audit_from)
+                events = [json.loads(line) for line in log if orphan in line]
+            return [
+                e
+                for e in events
+                if e["verb"] == "delete"
+                and e["objectRef"].get("resource") == "namespaces"
+                and e["objectRef"].get("name") == orphan
+            ]
+
+        (delete,) = poll_until(deletes, timeout=30, what=f"the delete of {orphan} audited")
+        assert delete["userAgent"].startswith("perfrun/"), delete
+    finally:
+        kube_cluster.kubectl("delete", "namespace", orphan, "--wait=false", check=False)
 
 
 def test_replicas_started_alike_do_not_tie(
