@@ -156,6 +156,7 @@ def test_deployment_runs_the_operator_as_documented(helm: Helm) -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["PERFRUN_IMAGE"]["value"] == image
+    assert env["PERFRUN_PEERING_LIFETIME"]["value"] == "60"  # kopf's own default
     # one seed for every replica, from the chart's Secret (or one the user names)
     seed = env["PERFRUN_SECRET_SEED"]["valueFrom"]["secretKeyRef"]
     assert seed == {"name": by_kind(docs, "Secret")["metadata"]["name"], "key": "seed"}
@@ -184,6 +185,11 @@ def test_deployment_runs_the_operator_as_documented(helm: Helm) -> None:
     assert container["image"] == "registry.local/perfrun:dev"
     env = {e["name"]: e for e in container["env"]}
     assert env["PERFRUN_IMAGE"]["value"] == "registry.local/perfrun:dev"
+    # a shorter peering lifetime: a killed leader is replaced sooner
+    (container,) = by_kind(helm.template("--set", "peering.lifetime=15"), "Deployment")["spec"][
+        "template"
+    ]["spec"]["containers"]
+    assert {e["name"]: e for e in container["env"]}["PERFRUN_PEERING_LIFETIME"]["value"] == "15"
     (container,) = by_kind(helm.template(*OPTIONAL_OFF), "Deployment")["spec"]["template"]["spec"][
         "containers"
     ]
