@@ -118,3 +118,28 @@ def test_load_image_override() -> None:
     assert (
         job["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/perfrun:dev"
     )
+
+
+def test_job_pods_take_their_resources_from_the_spec(full: PerfRun) -> None:
+    # the full example gives each load pod a whole core
+    (load,) = [o for o in jobs.load_job(full, context(full)) if o["kind"] == "Job"]
+    (c,) = load["spec"]["template"]["spec"]["containers"]
+    assert c["resources"] == {
+        "requests": {"cpu": "1", "memory": "256Mi"},
+        "limits": {"memory": "512Mi"},
+    }
+
+    def sized(doc: dict[str, Any]) -> None:
+        doc["spec"]["environment"]["migrations"]["resources"] = {"limits": {"cpu": "2"}}
+        doc["spec"]["dataset"]["resources"] = {"requests": {"memory": "2Gi"}}
+
+    run = variant("perfrun-full.yaml", sized)
+    (migrations,) = jobs.migrations_job(run, context(run))
+    (c,) = migrations["spec"]["template"]["spec"]["containers"]
+    # a limit without a request gets the limit as its request, as Kubernetes would
+    assert c["resources"]["requests"]["cpu"] == "2" and c["resources"]["limits"]["cpu"] == "2"
+    dataset = by_kind(jobs.dataset_job(run, context(run)), "Job")["dataset"]
+    (c,) = dataset["spec"]["template"]["spec"]["containers"]
+    # a request above the default memory limit raises the limit, so the pod stays valid
+    assert c["resources"]["requests"]["memory"] == "2Gi"
+    assert c["resources"]["limits"]["memory"] == "2Gi"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from perfrun.api.base import ApiModel, Rule, exactly_one
-from perfrun.api.environment import LIST_MAP_BY_NAME
+from perfrun.api.environment import LIST_MAP_BY_NAME, Resources
 from perfrun.api.types import DnsLabel, Duration, HttpUrl, SqlIdent
 
 
@@ -330,6 +330,9 @@ class Dataset(ApiModel):
     dump: Dump | None = Field(None, description="Restore a golden dump.")
     snapshot: Snapshot | None = Field(None, description="Clone a VolumeSnapshot.")
     timeout: Duration = Field("30m", description="Fail the run when restoring takes longer.")
+    resources: Resources | None = Field(
+        None, description="The seed/restore pod's requests and limits (default 250m CPU, 256Mi)."
+    )
 
     __rules__ = (
         Rule(

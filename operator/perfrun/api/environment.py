@@ -20,6 +20,7 @@ from perfrun.api.types import (
     Port,
     Quantity,
     ShortText,
+    parse_quantity,
 )
 
 # Named lists are list-maps keyed by name: the API server itself refuses duplicate names.
@@ -49,11 +50,40 @@ class ResourceAmounts(ApiModel):
     memory: Quantity | None = Field(None, description="Memory, e.g. 512Mi or 4Gi.")
 
 
+def _within_limit(r: Resources, name: str) -> bool:
+    request = getattr(r.requests, name, None) if r.requests else None
+    limit = getattr(r.limits, name, None) if r.limits else None
+    return request is None or limit is None or parse_quantity(request) <= parse_quantity(limit)
+
+
+def _cel_within_limit(name: str) -> str:
+    return (
+        f"!has(self.requests) || !has(self.requests.{name}) || !has(self.limits) || "
+        f"!has(self.limits.{name}) || "
+        f"quantity(self.requests.{name}).compareTo(quantity(self.limits.{name})) <= 0"
+    )
+
+
 class Resources(ApiModel):
     """Requests and limits of a container, as in a Pod spec."""
 
     requests: ResourceAmounts | None = Field(None, description="What the scheduler reserves.")
     limits: ResourceAmounts | None = Field(None, description="The most the container may use.")
+
+    __rules__ = (
+        Rule(
+            cel=_cel_within_limit("cpu"),
+            message="requests.cpu must not exceed limits.cpu",
+            check=lambda r: _within_limit(r, "cpu"),
+            field_path=".requests.cpu",
+        ),
+        Rule(
+            cel=_cel_within_limit("memory"),
+            message="requests.memory must not exceed limits.memory",
+            check=lambda r: _within_limit(r, "memory"),
+            field_path=".requests.memory",
+        ),
+    )
 
 
 class EnvVar(ApiModel):
@@ -146,6 +176,9 @@ class Migrations(ApiModel):
     env: list[EnvVar] = Field(default_factory=list, max_length=64, description="Extra env.")
     timeout: Duration = Field("10m", description="Fail the run when migrations take longer.")
     backoff_limit: int = Field(0, ge=0, le=5, description="Retries of a failed migration pod.")
+    resources: Resources | None = Field(
+        None, description="Container requests and limits (default 100m CPU, 128Mi)."
+    )
     pod_metadata: PodMetadata | None = Field(None, description="Extra pod labels/annotations.")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from perfrun.api.base import ApiModel, Rule
-from perfrun.api.environment import LIST_MAP_BY_NAME
+from perfrun.api.environment import LIST_MAP_BY_NAME, Resources
 from perfrun.api.podmeta import PodMetadata
 from perfrun.api.types import (
     DnsLabel,
@@ -189,6 +189,11 @@ class LoadSpec(ApiModel):
     budget: Budget = Field(description="Limits never exceeded.")
     ramp: Ramp = Field(description="How load rises.")
     adaptive: Adaptive | None = Field(None, description="Automatic back-off.")
+    resources: Resources | None = Field(
+        None,
+        description="Each load pod's requests and limits (default 250m CPU, 256Mi); give "
+        "a busy ramp a whole core or more.",
+    )
     pod_metadata: PodMetadata | None = Field(None, description="Extra load pod labels/annotations.")
 
     __rules__ = (

@@ -106,7 +106,7 @@ def migrations_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
         *({"name": e.name, "value": e.value} for e in spec.env),
     ]
     container["envFrom"] = env_from()
-    container["resources"] = resources.container_resources(None, resources.SMALL)
+    container["resources"] = resources.container_resources(spec.resources, resources.SMALL)
     container["securityContext"] = security.unknown_user(run.spec.environment.pod_security)
     template = pod_template(
         ctx,
@@ -138,7 +138,7 @@ def dataset_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
     container = perfrun_container(
         ctx, "dataset", ctx.image, args, [secret_env("PERFRUN_DSN", dsn_key)]
     )
-    container["resources"] = resources.container_resources(None, resources.LOAD)
+    container["resources"] = resources.container_resources(dataset.resources, resources.LOAD)
     template = pod_template(
         ctx,
         "dataset",
@@ -198,7 +198,7 @@ def load_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
     ]
     container = perfrun_container(ctx, "load", load.image or ctx.image, args, env)
     container["ports"] = [metrics_port(LOAD_METRICS_PORT)]
-    container["resources"] = resources.container_resources(None, resources.LOAD)
+    container["resources"] = resources.container_resources(load.resources, resources.LOAD)
     template = pod_template(
         ctx,
         "load",
