@@ -243,16 +243,21 @@ class NginxServer:
         return out
 
 
-def start_nginx(prefix: Path, port: int, access_log: bool = True) -> NginxServer:
+def start_nginx(
+    prefix: Path, port: int, access_log: bool = True, *, config_written: bool = False
+) -> NginxServer:
+    """nginx with ``prefix/nginx.conf``: the plain one here, unless ``config_written``."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise RuntimeError("nginx is not installed: run `bash scripts/install-system-deps.sh`")
-    conf = NGINX_CONF.format(prefix=prefix, port=port)
-    if not access_log:
-        conf = conf.replace(
-            f"access_log {prefix}/access.log arrivals buffer=64k flush=100ms;", "access_log off;"
-        )
-    (prefix / "nginx.conf").write_text(conf)
+    if not config_written:
+        conf = NGINX_CONF.format(prefix=prefix, port=port)
+        if not access_log:
+            conf = conf.replace(
+                f"access_log {prefix}/access.log arrivals buffer=64k flush=100ms;",
+                "access_log off;",
+            )
+        (prefix / "nginx.conf").write_text(conf)
     proc = subprocess.Popen(
         [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
         stdout=subprocess.DEVNULL,
@@ -321,6 +326,7 @@ def start_load(
     summary = tmp / f"summary-{tag}.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("PERFRUN_SUMMARY_CONFIGMAP", None)
+    env.pop("PERFRUN_PROGRESS_CONFIGMAP", None)
     proc = subprocess.Popen(
         load_command(config, "--summary", str(summary), *args),
         stdout=subprocess.PIPE,
