@@ -1,16 +1,19 @@
-"""The janitor's sweep against the real API server (a function call, no operator process)."""
+"""The janitor against the real API server (function calls, no operator process): its sweep
+and its reading of the peering object."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
 from tests.support.cluster import KubeCluster, poll_until
 
-from perfrun.controller.janitor import KOPF_FINALIZER, in_scope, sweep
+from perfrun.controller.janitor import KOPF_FINALIZER, Peering, in_scope, paused, sweep
 from perfrun.kube.client import Kube, load_api_client
 
 pytestmark = pytest.mark.cluster
@@ -111,3 +114,39 @@ def test_janitor_releases_our_namespaces_an_old_janitor_left_terminating(
     poll_until(lambda: phase(kube_cluster, kept) == "Terminating", what=f"{kept} going")
     assert sweep(kube, datetime.now(UTC), in_scope([ns])).released == [kept]
     assert kube_cluster.get_json("namespace", kept)["metadata"]["finalizers"] == [other]
+
+
+def test_janitor_reads_the_cluster_peering_as_kopf_does(
+    kube_cluster: KubeCluster, kube: Kube, perfrun_crds: None, request: pytest.FixtureRequest
+) -> None:
+    """The cluster-wide mode (the chart's): the ClusterKopfPeering as the API server stores
+    it, judged by kopf's rule."""
+    name = f"janitor-{secrets.token_hex(4)}"
+    me = Peering(identity="me", priority=10, name=name, mandatory=True)
+    now = datetime.now(UTC)
+    assert "does not exist" in str(paused(kube, me, now))
+    assert paused(kube, replace(me, standalone=True), now) is None
+
+    def seen(ago: float, lifetime: int = 60) -> dict[str, Any]:
+        return {"lastseen": (now - timedelta(seconds=ago)).isoformat(), "lifetime": lifetime}
+
+    def peering(**status: dict[str, Any]) -> None:
+        doc = {
+            "apiVersion": "kopf.dev/v1",
+            "kind": "ClusterKopfPeering",
+            "metadata": {"name": name},
+            "status": status,
+        }
+        kube_cluster.kubectl("replace", "--force", "-f", "-", input=yaml.safe_dump(doc))
+
+    request.addfinalizer(
+        lambda: kube_cluster.kubectl("delete", "clusterkopfpeering", name, check=False)
+    )
+    peering(me={"priority": 10, **seen(1)}, low={"priority": 5, **seen(1)})
+    assert paused(kube, me, now) is None
+    peering(me={"priority": 10, **seen(1)}, high={"priority": 50, **seen(5, lifetime=10)})
+    assert "high (priority 50)" in str(paused(kube, me, now))
+    peering(me={"priority": 10, **seen(1)}, high={"priority": 50, **seen(11, lifetime=10)})
+    assert paused(kube, me, now) is None  # its keep-alive expired: dead
+    # a namespaced operator looks in the namespaces it serves, not at the cluster's peering
+    assert paused(kube, replace(me, namespaces=(f"{name}-none",)), now) is None
