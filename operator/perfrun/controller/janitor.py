@@ -117,15 +117,8 @@ def release(kube: Kube, namespace: dict[str, Any], keep: list[str]) -> bool:
         {"op": "test", "path": "/metadata/finalizers", "value": meta.get("finalizers") or []},
         {"op": "replace", "path": "/metadata/finalizers", "value": keep},
     ]
-    # Kube has no generic patch; counted like its own writes (perfrun_kube_writes)
-    kube._count_write()
     try:
-        kube.dynamic.patch(
-            kube.dynamic.resources.get(api_version="v1", kind="Namespace"),
-            body=patch,
-            name=meta["name"],
-            content_type="application/json-patch+json",
-        )
+        kube.json_patch("v1", "Namespace", meta["name"], patch)
     except ApiException as exc:
         if exc.status in (404, 409, 422):  # gone, or changed since we read it: next sweep
             return False

@@ -74,6 +74,24 @@ class Kube:
         )
         return dict(result.to_dict())
 
+    def json_patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        operations: list[dict[str, Any]],
+        namespace: str | None = None,
+    ) -> None:
+        """An RFC 6902 JSON patch: for edits that must be conditional (a ``test`` op) or that
+        touch fields no field manager owns, such as another controller's finalizer."""
+        self._count_write()
+        self._resource(api_version, kind).patch(
+            body=operations,
+            name=name,
+            namespace=namespace,
+            content_type="application/json-patch+json",
+        )
+
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
