@@ -17,28 +17,6 @@ from tests.support.loadservers import free_port, run_load, start_nginx, stop_ngi
 
 pytestmark = pytest.mark.services
 
-TLS_CONF = """
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {prefix}/server.pem;
-    ssl_certificate_key {prefix}/server.key;
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-"""
-
 
 @dataclass
 class TlsServer:
@@ -107,11 +85,12 @@ def tls_server() -> Iterator[TlsServer]:
         "-out",
         "server.pem",
     )
-    port = free_port()
-    (prefix / "nginx.conf").write_text(TLS_CONF.format(prefix=prefix, port=port))
-    server = start_nginx(prefix, port, config_written=True)
+    server = start_nginx(
+        prefix, free_port(), access_log=False, tls=(prefix / "server.pem", prefix / "server.key")
+    )
     try:
-        yield TlsServer(f"https://localhost:{port}", prefix / "ca.pem", prefix / "other-ca.pem")
+        url = f"https://localhost:{server.port}"
+        yield TlsServer(url, prefix / "ca.pem", prefix / "other-ca.pem")
     finally:
         stop_nginx(server)
         shutil.rmtree(prefix, ignore_errors=True)

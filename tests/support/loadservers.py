@@ -207,7 +207,7 @@ http {{
   keepalive_requests 10000000;
   keepalive_timeout 120s;
   server {{
-    listen 127.0.0.1:{port} backlog=4096;
+    listen 127.0.0.1:{port} backlog=4096{ssl};{certificate}
     location / {{ return 200 "ok\\n"; }}
   }}
 }}
@@ -244,20 +244,23 @@ class NginxServer:
 
 
 def start_nginx(
-    prefix: Path, port: int, access_log: bool = True, *, config_written: bool = False
+    prefix: Path, port: int, access_log: bool = True, *, tls: tuple[Path, Path] | None = None
 ) -> NginxServer:
-    """nginx with ``prefix/nginx.conf``: the plain one here, unless ``config_written``."""
+    """nginx on 127.0.0.1:``port``; with ``tls`` (certificate, key) it speaks HTTPS."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise RuntimeError("nginx is not installed: run `bash scripts/install-system-deps.sh`")
-    if not config_written:
-        conf = NGINX_CONF.format(prefix=prefix, port=port)
-        if not access_log:
-            conf = conf.replace(
-                f"access_log {prefix}/access.log arrivals buffer=64k flush=100ms;",
-                "access_log off;",
-            )
-        (prefix / "nginx.conf").write_text(conf)
+    certificate = (
+        f"\n    ssl_certificate {tls[0]};\n    ssl_certificate_key {tls[1]};" if tls else ""
+    )
+    conf = NGINX_CONF.format(
+        prefix=prefix, port=port, ssl=" ssl" if tls else "", certificate=certificate
+    )
+    if not access_log:
+        conf = conf.replace(
+            f"access_log {prefix}/access.log arrivals buffer=64k flush=100ms;", "access_log off;"
+        )
+    (prefix / "nginx.conf").write_text(conf)
     proc = subprocess.Popen(
         [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
         stdout=subprocess.DEVNULL,
@@ -276,7 +279,8 @@ def start_nginx(
     else:
         proc.kill()
         raise RuntimeError("nginx did not listen within 10 s")
-    return NginxServer(f"http://127.0.0.1:{port}", port, prefix, proc, log_enabled=access_log)
+    scheme = "https" if tls else "http"
+    return NginxServer(f"{scheme}://127.0.0.1:{port}", port, prefix, proc, log_enabled=access_log)
 
 
 def stop_nginx(server: NginxServer) -> None:
