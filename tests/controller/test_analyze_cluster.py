@@ -2,7 +2,7 @@
 
 What is real here: the kube-apiserver (PerfRun, PerfBaseline, ConfigMaps, the service proxy),
 the load summaries (the load engine's Recorder and summary code, written to the run's
-ConfigMap by ``perfrun.kube.summaries.write_summary``), the load engine's /metrics
+ConfigMap by ``perfrun.kube.summaries.write_key``), the load engine's /metrics
 (``LoadMetrics``) scraped by a real Prometheus, and the operator's way to that Prometheus
 from outside the cluster: the API server's service proxy with the kubeconfig's credentials.
 
@@ -270,10 +270,10 @@ def _baseline(cluster: KubeCluster, namespace: str, name: str, values: dict[str,
 
 _WRITE_SUMMARIES = """
 import json, sys
-from perfrun.kube.summaries import ConfigMapRef, summary_key, write_summary
+from perfrun.kube.summaries import ConfigMapRef, summary_key, write_key
 namespace, texts = json.load(sys.stdin)
 for index, text in enumerate(texts):
-    write_summary(ConfigMapRef(namespace, "load-summary"), summary_key(index), text,
+    write_key(ConfigMapRef(namespace, "load-summary"), summary_key(index), text,
                   {"perfrun.dev/part": "load-summary"})
 """
 

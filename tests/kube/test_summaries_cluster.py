@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests.support.cluster import KubeCluster
 
-from perfrun.kube.summaries import ConfigMapRef, summary_key, write_summary
+from perfrun.kube.summaries import ConfigMapRef, summary_key, write_key
 
 pytestmark = pytest.mark.cluster
 
@@ -27,12 +27,12 @@ LABELS = {"perfrun.dev/part": "load-summary"}
 # instant, so the writers really race for the create (the audit log shows the lost creates).
 WRITER = """
 import json, sys, time
-from perfrun.kube.summaries import ConfigMapRef, core_api, summary_key, write_summary
+from perfrun.kube.summaries import ConfigMapRef, core_api, summary_key, write_key
 namespace, name, index, at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 text = json.dumps({"pod": index, "requests": 1000 + index})
 api = core_api()
 time.sleep(max(0.0, at - time.time()))
-write_summary(ConfigMapRef(namespace, name), summary_key(index), text, LABELS, api=api)
+write_key(ConfigMapRef(namespace, name), summary_key(index), text, LABELS, api=api)
 """
 
 
@@ -114,12 +114,10 @@ def test_a_lost_create_race_becomes_a_patch(kube_cluster: KubeCluster, kube_name
     api = client.CoreV1Api(config.new_client_from_config(str(kube_cluster.kubeconfig)))
 
     def pod_0_first() -> None:
-        write_summary(ref, summary_key(0), '{"pod": 0}', LABELS, api=api)
+        write_key(ref, summary_key(0), '{"pod": 0}', LABELS, api=api)
 
     # pod 1: its patch finds nothing (404), pod 0 creates, pod 1's create gets 409 -> patch
-    write_summary(
-        ref, summary_key(1), '{"pod": 1}', LABELS, api=_LosesTheCreateRace(api, pod_0_first)
-    )
+    write_key(ref, summary_key(1), '{"pod": 1}', LABELS, api=_LosesTheCreateRace(api, pod_0_first))
     data, labels = _data(kube_cluster, ref)
     assert data == {summary_key(0): '{"pod": 0}', summary_key(1): '{"pod": 1}'}
     assert labels == LABELS

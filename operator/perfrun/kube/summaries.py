@@ -8,6 +8,7 @@ the pod's service account)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +81,11 @@ def create_body(
     }
 
 
+@functools.cache
 def core_api() -> Any:
     """A CoreV1Api from the pod's service account, or else the kubeconfig; it sends
-    perfrun's User-Agent, so the audit log tells the load pods' writes apart."""
+    perfrun's User-Agent, so the audit log tells the load pods' writes apart. One per
+    process: progress and summary writes share it."""
     from kubernetes import client
 
     from perfrun.kube.client import load_api_client
@@ -90,7 +93,7 @@ def core_api() -> Any:
     return client.CoreV1Api(load_api_client())
 
 
-def write_summary(
+def write_key(
     ref: ConfigMapRef,
     key: str,
     text: str,

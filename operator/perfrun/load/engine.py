@@ -130,7 +130,8 @@ class Engine:
     def counters(self) -> Counters:
         """Where the run is now, for a progress report (cheap; off the hot path)."""
         started = self._started
-        step = step_at(self.steps, self._now()) if started else None
+        now = self._now() if started else 0.0
+        step = step_at(self.steps, now) if started else None
         if step is None and started and self.steps:  # the ramp is over: its last step
             step = self.steps[-1].index
         rate = 0 if step is None or self._stopping else self._current_rate(step)
@@ -138,7 +139,7 @@ class Engine:
         c = self.controller
         open_model = self.spec.ramp.model == "open"
         return Counters(
-            at=self._now() if started else 0.0,
+            at=now,
             step=0 if step is None else step + 1,
             steps=len(self.steps),
             target_rps=float(rate) if open_model else 0.0,

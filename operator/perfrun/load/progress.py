@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+ENV_INTERVAL = "PERFRUN_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL_S = 15.0
 MIN_INTERVAL_S = 0.5
 # Pod i writes i * SPREAD_S after the aligned instant (mod MAX_SPREAD_S): the API server is
@@ -81,10 +82,16 @@ def next_report_delay(epoch_s: float, interval_s: float, index: int) -> float:
 
 
 def interval_from_env(value: str | None) -> float:
-    """``PERFRUN_PROGRESS_INTERVAL`` in seconds; 0 turns reporting off; bad values raise."""
+    """``PERFRUN_PROGRESS_INTERVAL`` in seconds; 0 turns reporting off; a bad value raises,
+    naming the variable."""
     if value is None or not value.strip():
         return DEFAULT_INTERVAL_S
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
     if seconds != 0 and not (math.isfinite(seconds) and seconds >= MIN_INTERVAL_S):
-        raise ValueError(f"must be 0 (off) or at least {MIN_INTERVAL_S} seconds, got {value!r}")
+        raise ValueError(
+            f"{ENV_INTERVAL} must be 0 (off) or at least {MIN_INTERVAL_S} seconds, got {value!r}"
+        )
     return seconds

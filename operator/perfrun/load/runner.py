@@ -21,11 +21,14 @@ from perfrun.kube import summaries as kube_summaries
 from perfrun.load.budget import share_of
 from perfrun.load.engine import Engine
 from perfrun.load.metrics import LoadMetrics
-from perfrun.load.progress import ProgressMeter, interval_from_env, next_report_delay
+from perfrun.load.progress import (
+    ENV_INTERVAL,
+    ProgressMeter,
+    interval_from_env,
+    next_report_delay,
+)
 from perfrun.load.progress import dumps as progress_dumps
 from perfrun.load.summary import dumps
-
-ENV_PROGRESS_INTERVAL = "PERFRUN_PROGRESS_INTERVAL"
 
 log = logging.getLogger("perfrun.load")
 
@@ -90,7 +93,7 @@ def run(
     try:
         ref = kube_summaries.target_from_env(os.environ)
         if ref is not None:
-            kube_summaries.write_summary(
+            kube_summaries.write_key(
                 ref, kube_summaries.summary_key(index), text, {"perfrun.dev/part": "load-summary"}
             )
             log.info("summary written to ConfigMap %s/%s", ref.namespace, ref.name)
@@ -122,20 +125,13 @@ class ProgressReporter:
     def from_env(cls, env: Mapping[str, str], index: int) -> ProgressReporter | None:
         """None outside a cluster (no ``PERFRUN_PROGRESS_CONFIGMAP``) or with interval 0."""
         ref = kube_summaries.target_from_env(env, variable=kube_summaries.ENV_PROGRESS_CONFIGMAP)
-        try:
-            interval = interval_from_env(env.get(ENV_PROGRESS_INTERVAL))
-        except ValueError as exc:
-            raise ValueError(f"{ENV_PROGRESS_INTERVAL}: {exc}") from None
+        interval = interval_from_env(env.get(ENV_INTERVAL))
         if ref is None or interval == 0:
             return None
         key = kube_summaries.progress_key(index)
-        api: list[Any] = []  # made on first use, in the writer thread
 
         def write(text: str) -> None:
-            if not api:
-                api.append(kube_summaries.core_api())
-            labels = {"perfrun.dev/part": "load-progress"}
-            kube_summaries.write_summary(ref, key, text, labels, api=api[0])
+            kube_summaries.write_key(ref, key, text, {"perfrun.dev/part": "load-progress"})
 
         log.info("progress to ConfigMap %s/%s every %gs", ref.namespace, ref.name, interval)
         return cls(write, interval, index)
