@@ -4,7 +4,9 @@ really run, so the run's Prometheus is unreachable and the honest verdict is Inc
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -300,3 +302,35 @@ def test_janitor_deletes_a_namespace_whose_perfrun_vanished_and_nothing_else(
         assert kube_cluster.get_json("namespace", look_alike)["status"]["phase"] == "Active"
     finally:
         kube_cluster.kubectl("delete", "namespace", look_alike, "--wait=false", check=False)
+
+
+def test_delete_is_not_held_up_by_a_tick_in_flight(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_crds: None, tmp_path: Path
+) -> None:
+    """A PerfRun deleted while its `tick` timer runs (sync, in a thread: kopf cannot cancel
+    it) keeps its finalizer until kopf polls the timer again, by default a minute later.
+    Ticks every 20 ms keep one in flight for a good share of the time, so among eight
+    deletes of finished runs at least one lands on a running tick; each must still return
+    in seconds, not a minute."""
+    ns = kube_namespace
+    op = OperatorProcess(
+        kube_cluster, ns, tmp_path / "operator.log", env={"PERFRUN_RECONCILE_INTERVAL": "0.02"}
+    )
+    op.start()
+    try:
+        names = [f"e2e-tick-{i}" for i in range(8)]
+        for name in names:
+            doc = minimal(name, afterFinished="1s", keepOnFailure="1s")
+            kube_cluster.apply(yaml.safe_dump(doc), "-n", ns)
+        for name in names:
+            wait_finished(kube_cluster, ns, name, timeout=180)
+        for name in names:
+            poll_until(lambda n=name: not run_namespaces(kube_cluster, n), timeout=120)
+        for name in names:
+            started = time.monotonic()
+            kube_cluster.kubectl("delete", "perfrun", name, "-n", ns, "--timeout=60s", timeout=70)
+            took = time.monotonic() - started
+            assert took < 15, f"deleting {name} took {took:.1f}s:\n{op.logs()}"
+    finally:
+        kube_cluster.kubectl("delete", "perfrun", "--all", "-n", ns, "--timeout=60s", check=False)
+        op.stop()
