@@ -171,3 +171,18 @@ def test_prometheus_rbac_only_when_embedded(full: PerfRun) -> None:
     objs = fence(run, context(run))
     assert "perfrun-prometheus" not in by_kind(objs, "ServiceAccount")
     assert "perfrun-prometheus-apiserver" not in by_kind(objs, "NetworkPolicy")
+
+
+def test_prometheus_reaches_a_workloads_metrics_port() -> None:
+    """Egress is default-deny, but the namespace itself is one rule without ports: the run's
+    Prometheus reaches a workload's metrics port, whatever port it is."""
+
+    def metrics(doc: dict[str, Any]) -> None:
+        doc["spec"]["environment"]["workloads"][0]["metrics"] = {"port": 9187}
+
+    run = variant("perfrun-full.yaml", metrics)
+    policies = by_kind(fence(run, context(run)), "NetworkPolicy")
+    egress = policies["perfrun-egress"]["spec"]
+    assert egress["podSelector"] == {}  # every pod, Prometheus included
+    assert {"to": [{"podSelector": {}}]} in egress["egress"]  # the namespace, any port
+    assert all("Ingress" not in p["spec"]["policyTypes"] for p in policies.values())

@@ -3,9 +3,12 @@ Service named like the workload when it has a port."""
 
 from __future__ import annotations
 
-from tests.render.helpers import by_kind, context
+from typing import Any
+
+from tests.render.helpers import by_kind, context, variant
 
 from perfrun.api import PerfRun
+from perfrun.render.pods import METRICS_PORT_NAME
 from perfrun.render.workloads import workloads
 
 
@@ -36,3 +39,37 @@ def test_load_target_resolves_to_a_service(run: PerfRun) -> None:
     host, _, port = run.spec.load.target.removeprefix("http://").partition(":")
     assert host in services
     assert int(port) in [p["port"] for p in services[host]["spec"]["ports"]]
+
+
+def _with_metrics(doc: dict[str, Any]) -> None:
+    doc["spec"]["environment"]["workloads"][0]["metrics"] = {"port": 9100, "path": "/m"}
+    doc["spec"]["environment"]["workloads"][1]["metrics"] = {"port": 9100}
+
+
+def test_workload_metrics_port_is_a_scrape_target() -> None:
+    """The workload's metrics follow the scrape convention the run's Prometheus keeps: the pod
+    is annotated, the port is named ``metrics``; the Service still exposes only ``port``."""
+    run = variant("perfrun-full.yaml", _with_metrics)
+    objs = workloads(run, context(run))
+    deployments = by_kind(objs, "Deployment")
+    for name, path in (("api", "/m"), ("worker", "/metrics")):
+        template = deployments[name]["spec"]["template"]
+        assert template["metadata"]["annotations"] == {
+            **template["metadata"]["annotations"],
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": "9100",
+            "prometheus.io/path": path,
+        }
+        (c,) = template["spec"]["containers"]
+        assert {"name": METRICS_PORT_NAME, "containerPort": 9100, "protocol": "TCP"} in c["ports"]
+    # the user's annotation is kept beside the run's
+    api_annotations = deployments["api"]["spec"]["template"]["metadata"]["annotations"]
+    assert api_annotations["sidecar.istio.io/inject"] == "false"
+    (port,) = by_kind(objs, "Service")["api"]["spec"]["ports"]
+    assert port["port"] == 8080
+
+
+def test_workload_without_metrics_is_not_scraped(full: PerfRun) -> None:
+    for dep in by_kind(workloads(full, context(full)), "Deployment").values():
+        annotations = dep["spec"]["template"]["metadata"].get("annotations", {})
+        assert "prometheus.io/scrape" not in annotations

@@ -130,6 +130,16 @@ class Component(ApiModel):
     )
 
 
+class WorkloadMetrics(ApiModel):
+    """Where a workload serves Prometheus metrics: the run's Prometheus scrapes every pod of
+    the workload there, so custom PromQL gates can read the application's own series."""
+
+    port: int = Field(ge=1, le=65535, description="Container port serving the metrics.")
+    path: str = Field(
+        "/metrics", pattern=r"^/", max_length=256, description="HTTP path of the metrics."
+    )
+
+
 class Workload(ApiModel):
     """One of the application's own workloads (the system under test): a Deployment, and a
     Service when it has a port."""
@@ -153,10 +163,24 @@ class Workload(ApiModel):
         max_length=256,
         description="HTTP path of the readiness probe on `port` (needs `port`).",
     )
+    metrics: WorkloadMetrics | None = Field(
+        None,
+        description=(
+            "Prometheus metrics of the workload (port and path), scraped by the run's "
+            "Prometheus; a port of its own, not `port`."
+        ),
+    )
     resources: Resources | None = Field(None, description="Container requests and limits.")
     pod_metadata: PodMetadata | None = Field(None, description="Extra pod labels/annotations.")
 
     __rules__ = (
+        Rule(
+            cel="!has(self.metrics) || !has(self.port) || self.metrics.port != self.port",
+            message="metrics.port must differ from port: serve the metrics on a port of their "
+            "own (the Service exposes only port)",
+            check=lambda w: w.metrics is None or w.port is None or w.metrics.port != w.port,
+            field_path=".metrics.port",
+        ),
         Rule(
             cel="!has(self.readinessPath) || has(self.port)",
             message="readinessPath needs port: the probe is an HTTP GET on that port",

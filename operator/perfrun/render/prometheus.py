@@ -1,6 +1,8 @@
 """The per-run Prometheus (when ``analysis.prometheus.embedded``): it discovers the run's pods
 through the API server (role: pod, this namespace only) and keeps the ports that follow the
-scrape convention of pods.py. Storage is an emptyDir: its data lives as long as the run."""
+scrape convention of pods.py: the components' exporters, the load pods, and each workload
+that declares ``metrics: {port, path}``. Storage is an emptyDir: its data lives as long as
+the run."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from perfrun.render.components import ready_timeout_s
 from perfrun.render.connections import env_from
 from perfrun.render.context import RunContext
 from perfrun.render.meta import Manifest
-from perfrun.render.pods import pod_template
+from perfrun.render.pods import metrics_port, pod_template, scrape_annotations
 
 ROLE = "workload"
 PORT_NAME = "http"
@@ -42,8 +42,13 @@ def container(run: PerfRun, ctx: RunContext, workload: Workload) -> dict[str, An
         *({"name": e.name, "value": e.value} for e in workload.env),
     ]
     out["envFrom"] = env_from()
+    ports: list[dict[str, Any]] = []
     if workload.port is not None:
-        out["ports"] = [{"name": PORT_NAME, "containerPort": workload.port, "protocol": "TCP"}]
+        ports.append({"name": PORT_NAME, "containerPort": workload.port, "protocol": "TCP"})
+    if workload.metrics is not None:
+        ports.append(metrics_port(workload.metrics.port))
+    if ports:
+        out["ports"] = ports
     probe = readiness_probe(workload)
     if probe is not None:
         out["readinessProbe"] = probe
@@ -59,6 +64,11 @@ def workload_objects(run: PerfRun, ctx: RunContext, workload: Workload) -> list[
         ROLE,
         [container(run, ctx, workload)],
         security=security.pod_security(),
+        annotations=(
+            scrape_annotations(workload.metrics.port, workload.metrics.path)
+            if workload.metrics is not None
+            else None
+        ),
         extra=workload.pod_metadata,
     )
     out: list[Manifest] = []
