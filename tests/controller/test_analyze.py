@@ -14,11 +14,12 @@ from perfrun.api.perfrun import PerfRun
 from perfrun.controller.analyze import (
     VIA_API_SERVER,
     ServiceRef,
-    api_server_connection,
     in_cluster,
     prometheus_service,
     prometheus_url,
+    proxied,
 )
+from perfrun.kube.proxy import api_server_route
 from perfrun.render.context import RunContext
 
 CTX = RunContext(name="checkout", perfrun_namespace="team", uid="u-1", image="perfrun:test")
@@ -89,7 +90,7 @@ def test_client_certificate_credentials(tmp_path: Path) -> None:
     cfg = Configuration(host="https://127.0.0.1:6443/")
     cfg.ssl_ca_cert = str(tmp_path / "ca.crt")
     cfg.cert_file, cfg.key_file = str(tmp_path / "c.crt"), str(tmp_path / "c.key")
-    conn = api_server_connection(cfg, "/api/v1/namespaces/ns/services/prometheus:9090/proxy")
+    conn = proxied(api_server_route(cfg, "/api/v1/namespaces/ns/services/prometheus:9090/proxy"))
     assert conn.url == "https://127.0.0.1:6443/api/v1/namespaces/ns/services/prometheus:9090/proxy"
     assert conn.verify == str(tmp_path / "ca.crt")
     assert conn.client_cert == (str(tmp_path / "c.crt"), str(tmp_path / "c.key"))
@@ -100,7 +101,7 @@ def test_client_certificate_credentials(tmp_path: Path) -> None:
 
 def test_token_credentials_go_in_a_header_that_repr_does_not_show() -> None:
     cfg = Configuration(host="https://k8s.example:443", api_key={"authorization": "Bearer s3cr3t"})
-    conn = api_server_connection(cfg, "/p")
+    conn = proxied(api_server_route(cfg, "/p"))
     assert conn.headers == {"Authorization": "Bearer s3cr3t"}
     assert conn.client_cert is None and conn.verify is True
     assert "s3cr3t" not in repr(conn)
@@ -116,14 +117,14 @@ def test_token_refresh_hook_is_called(tmp_path: Path) -> None:
         c.api_key["authorization"] = "Bearer fresh"
 
     cfg.refresh_api_key_hook = refresh
-    assert api_server_connection(cfg, "/p").headers == {"Authorization": "Bearer fresh"}
+    assert proxied(api_server_route(cfg, "/p")).headers == {"Authorization": "Bearer fresh"}
 
 
 def test_basic_auth_insecure_and_proxy() -> None:
     cfg = Configuration(host="https://k8s.example", username="admin", password="pw")
     cfg.verify_ssl = False
     cfg.proxy = "http://proxy.corp:3128"
-    conn = api_server_connection(cfg, "/p")
+    conn = proxied(api_server_route(cfg, "/p"))
     assert conn.headers["Authorization"].startswith("Basic ")
     assert conn.verify is False
     assert conn.proxies == {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128"}
@@ -133,9 +134,9 @@ def test_inline_ca_data_is_written_to_a_file_requests_can_verify_with() -> None:
     cfg = Configuration(host="https://k8s.example")
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     cfg.ca_cert_data = pem
-    conn = api_server_connection(cfg, "/p")
+    conn = proxied(api_server_route(cfg, "/p"))
     assert isinstance(conn.verify, str) and Path(conn.verify).read_text() == pem
-    assert api_server_connection(cfg, "/p").verify == conn.verify  # one file per CA
+    assert proxied(api_server_route(cfg, "/p")).verify == conn.verify  # one file per CA
 
 
 def test_a_plain_url_connection_keeps_the_old_defaults() -> None:

@@ -42,12 +42,13 @@ from perfrun.api.status import PerfRunStatus, TimeWindow
 from perfrun.controller.analyze import (
     VIA_API_SERVER,
     analyze_run,
-    api_server_connection,
     prometheus_service,
+    proxied,
     read_spec_baseline,
 )
 from perfrun.controller.machine import rfc3339
 from perfrun.kube.client import Kube, load_api_client
+from perfrun.kube.proxy import api_server_route
 from perfrun.kube.reports import report_name
 from perfrun.load.metrics import LoadMetrics
 from perfrun.load.stats import Recorder
@@ -523,7 +524,7 @@ def test_proxy_with_a_bearer_token_needs_services_proxy_rights(
     cfg.ssl_ca_cert = admin.ssl_ca_cert
     service = prometheus_service(run.perfrun, run.ctx)
     assert service is not None
-    conn = api_server_connection(cfg, service.proxy_path)
+    conn = proxied(api_server_route(cfg, service.proxy_path))
     assert conn.client_cert is None and conn.headers["Authorization"].startswith("Bearer ")
     assert conn.via == VIA_API_SERVER
     query = f'sum(perfrun_requests_total{{job="{load_data.job}"}})'

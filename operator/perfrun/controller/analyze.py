@@ -8,20 +8,15 @@ outside with a kubeconfig), then the report ConfigMap and, for a Passed run with
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from pydantic import ValidationError
 
 from perfrun.analysis import bounded
@@ -35,6 +30,8 @@ from perfrun.api.status import PerfRunStatus, Verdict
 from perfrun.controller.machine import parse_time, rfc3339
 from perfrun.kube.baselines import promote_results, read_baseline
 from perfrun.kube.client import Kube
+from perfrun.kube.errors import KindNotServedError, KubeError
+from perfrun.kube.proxy import ProxyRoute
 from perfrun.kube.reports import write_report
 from perfrun.render import prometheus as render_prometheus
 from perfrun.render.context import RunContext
@@ -107,51 +104,14 @@ def in_cluster(env: Mapping[str, str]) -> bool:
     return bool(env.get(IN_CLUSTER_ENV))
 
 
-def _ca_file(pem: str | bytes) -> str:
-    """A file holding ``pem`` (requests verifies against a path, not a string); one per
-    distinct CA, written once."""
-    data = pem.encode() if isinstance(pem, str) else pem
-    path = Path(tempfile.gettempdir()) / f"perfrun-ca-{hashlib.sha256(data).hexdigest()[:16]}.pem"
-    if not path.exists() or path.read_bytes() != data:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return str(path)
-
-
-def api_server_connection(configuration: Any, path: str) -> Connection:
-    """A :class:`Connection` to ``path`` on the API server with the credentials of a
-    ``kubernetes.client.Configuration`` (as loaded from a kubeconfig): client certificate,
-    bearer token (refreshed through the client's own hook, e.g. exec plugins), or basic auth;
-    its CA (file or inline data) or ``insecure-skip-tls-verify``; its HTTP proxy."""
-    headers: dict[str, str] = {}
-    token = configuration.get_api_key_with_prefix("authorization")
-    if token:
-        headers["Authorization"] = str(token)
-    elif configuration.username or configuration.password:
-        headers["Authorization"] = str(configuration.get_basic_auth_token())
-    verify: bool | str = bool(configuration.verify_ssl)
-    if verify and configuration.ssl_ca_cert:
-        verify = str(configuration.ssl_ca_cert)
-    elif verify and getattr(configuration, "ca_cert_data", None):
-        verify = _ca_file(configuration.ca_cert_data)
-    cert = None
-    if configuration.cert_file and configuration.key_file:
-        cert = (str(configuration.cert_file), str(configuration.key_file))
-    if getattr(configuration, "tls_server_name", None):
-        log.warning(
-            "kubeconfig tls-server-name %s is not supported for Prometheus queries through "
-            "the API server; the certificate is checked against %s",
-            configuration.tls_server_name,
-            configuration.host,
-        )
-    proxy = configuration.proxy
+def proxied(route: ProxyRoute) -> Connection:
+    """The Prometheus :class:`Connection` for a route through the API server's proxy."""
     return Connection(
-        url=str(configuration.host).rstrip("/") + path,
-        headers=headers,
-        verify=verify,
-        client_cert=cert,
-        proxies={"http": proxy, "https": proxy} if proxy else {},
+        url=route.url,
+        headers=route.headers,
+        verify=route.verify,
+        client_cert=route.client_cert,
+        proxies=route.proxies,
         via=VIA_API_SERVER,
         trust_env=False,  # as the kubernetes client: only the kubeconfig's proxy, if any
     )
@@ -168,7 +128,7 @@ def prometheus_connection(
     service = prometheus_service(run, ctx)
     if service is None or in_cluster(env):
         return prometheus_url(run, ctx)
-    return api_server_connection(kube.api_client.configuration, service.proxy_path)
+    return proxied(kube.service_proxy(service.proxy_path))
 
 
 # -- inputs: load summaries, baseline -------------------------------------------------------
@@ -203,9 +163,9 @@ def read_spec_baseline(kube: Kube, run: PerfRun) -> tuple[BaselineValues | None,
     where = f"PerfBaseline {ref.name} (namespace {namespace})"
     try:
         found = read_baseline(kube, ref.name, namespace)
-    except ResourceNotFoundError:
+    except KindNotServedError:
         return None, f"{where} not found: the PerfBaseline CRD is not installed"
-    except ApiException as exc:
+    except KubeError as exc:
         if exc.status in _PERMANENT_API_STATUSES:
             return None, f"{where} unreadable: {exc.status} {exc.reason}"
         raise
@@ -225,7 +185,7 @@ def _event(kube: Kube, run: PerfRun, type_: str, reason: str, message: str, now:
     involved = {"apiVersion": API_VERSION, "kind": KIND, "metadata": run.metadata}
     try:
         kube.event(involved, type_, reason, message, now)
-    except (ApiException, KeyError) as exc:  # an event is news, not state: never fatal
+    except (KubeError, KeyError) as exc:  # an event is news, not state: never fatal
         log.warning("event %s on %s not posted: %s", reason, run.metadata.get("name"), exc)
 
 
@@ -240,7 +200,7 @@ def promote_if_passed(kube: Kube, run: PerfRun, result: AnalysisResult, now: str
     name = ref.promote_as
     try:
         promote_results(kube, run.metadata, result.results, str(result.verdict), name, now)
-    except (ApiException, ResourceNotFoundError) as exc:
+    except KubeError as exc:
         note = f"not promoted as PerfBaseline {name}: {getattr(exc, 'status', '')} {exc}"[:300]
         _event(kube, run, "Warning", "BaselinePromotionFailed", note, now)
         return note
@@ -255,7 +215,7 @@ def store_report(kube: Kube, run: PerfRun, ctx: RunContext, result: AnalysisResu
     files = bounded.report_files(result, str(run.metadata.get("name") or ctx.name))
     try:
         return write_report(kube, {"metadata": run.metadata}, files, ctx.run_id)
-    except ApiException as exc:
+    except KubeError as exc:
         log.warning("report of %s not stored: %s %s", ctx.name, exc.status, exc.reason)
         return None
 

@@ -14,12 +14,10 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
 from perfrun.api.perfrun import API_VERSION, KIND
 from perfrun.controller.machine import parse_time
 from perfrun.kube.client import Kube
+from perfrun.kube.errors import KindNotServedError, KubeError
 from perfrun.render.context import (
     ANNOTATION_PERFRUN_UID,
     LABEL_MANAGED_BY,
@@ -119,7 +117,7 @@ def release(kube: Kube, namespace: dict[str, Any], keep: list[str]) -> bool:
     ]
     try:
         kube.json_patch("v1", "Namespace", meta["name"], patch)
-    except ApiException as exc:
+    except KubeError as exc:
         if exc.status in (404, 409, 422):  # gone, or changed since we read it: next sweep
             return False
         raise
@@ -207,7 +205,7 @@ def paused(kube: Kube, peering: Peering | None, now: datetime) -> str | None:
     for namespace in where:
         try:
             obj = kube.get(PEERING_API, kind, peering.name, namespace)
-        except ResourceNotFoundError:  # no peering CRD: like a missing object
+        except KindNotServedError:  # no peering CRD: like a missing object
             obj = None
         reason = paused_by(obj, peering.identity, peering.priority, peering.mandatory, now)
         if reason:

@@ -1,5 +1,6 @@
 """The operator's door to the Kubernetes API: server-side apply under one field manager,
-reads, deletes. Everything else in the package works on plain dicts it returns."""
+reads, deletes. Everything else in the package works on plain dicts it returns, and sees the
+client's errors as :mod:`perfrun.kube.errors` types."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError
 from kubernetes.dynamic.resource import Resource
 
 from perfrun import __version__
+from perfrun.kube.errors import KindNotServedError, KubeError, translated
+from perfrun.kube.proxy import ProxyRoute, api_server_route
 
 FIELD_MANAGER = "perfrun-operator"
 
@@ -47,9 +49,14 @@ class Kube:
         self._lock = threading.Lock()
         self.writes = 0
 
+    def service_proxy(self, path: str) -> ProxyRoute:
+        """``path`` on the API server (e.g. a Service's proxy path) with this client's
+        credentials, for a plain HTTP client."""
+        return api_server_route(self.api_client.configuration, path)
+
     def _resource(self, api_version: str, kind: str) -> Resource:
         key = (api_version, kind)
-        with self._lock:
+        with self._lock, translated():
             if key not in self._resources:
                 self._resources[key] = self.dynamic.resources.get(
                     api_version=api_version, kind=kind
@@ -65,13 +72,14 @@ class Kube:
         resource = self._resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         self._count_write()
-        result = resource.server_side_apply(
-            body=manifest,
-            name=meta["name"],
-            namespace=meta.get("namespace"),
-            field_manager=FIELD_MANAGER,
-            force_conflicts=True,
-        )
+        with translated():
+            result = resource.server_side_apply(
+                body=manifest,
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+            )
         return dict(result.to_dict())
 
     def json_patch(
@@ -84,21 +92,27 @@ class Kube:
     ) -> None:
         """An RFC 6902 JSON patch: for edits that must be conditional (a ``test`` op) or that
         touch fields no field manager owns, such as another controller's finalizer."""
+        resource = self._resource(api_version, kind)
         self._count_write()
-        self._resource(api_version, kind).patch(
-            body=operations,
-            name=name,
-            namespace=namespace,
-            content_type="application/json-patch+json",
-        )
+        with translated():
+            resource.patch(
+                body=operations,
+                name=name,
+                namespace=namespace,
+                content_type="application/json-patch+json",
+            )
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
+        resource = self._resource(api_version, kind)
         try:
-            obj = self._resource(api_version, kind).get(name=name, namespace=namespace)
-        except NotFoundError:
-            return None
+            with translated():
+                obj = resource.get(name=name, namespace=namespace)
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
         return dict(obj.to_dict())
 
     def list(
@@ -109,11 +123,16 @@ class Kube:
         label_selector: str | None = None,
     ) -> list[dict[str, Any]]:
         try:
-            result = self._resource(api_version, kind).get(
-                namespace=namespace, label_selector=label_selector
-            )
-        except NotFoundError:
-            return []
+            with translated():
+                result = self._resource(api_version, kind).get(
+                    namespace=namespace, label_selector=label_selector
+                )
+        except KindNotServedError:
+            raise
+        except KubeError as exc:
+            if exc.status == 404:
+                return []
+            raise
         return [dict(item) for item in result.to_dict().get("items", [])]
 
     def delete(
@@ -125,15 +144,19 @@ class Kube:
         propagation: str = "Background",
     ) -> bool:
         """Delete; False when it was already gone."""
+        resource = self._resource(api_version, kind)
         self._count_write()
         try:
-            self._resource(api_version, kind).delete(
-                name=name,
-                namespace=namespace,
-                body={"propagationPolicy": propagation},
-            )
-        except NotFoundError:
-            return False
+            with translated():
+                resource.delete(
+                    name=name,
+                    namespace=namespace,
+                    body={"propagationPolicy": propagation},
+                )
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
         return True
 
     def event(
@@ -162,4 +185,5 @@ class Kube:
             reporting_component=FIELD_MANAGER,
         )
         self._count_write()
-        client.CoreV1Api(self.api_client).create_namespaced_event(meta["namespace"], body)
+        with translated():
+            client.CoreV1Api(self.api_client).create_namespaced_event(meta["namespace"], body)

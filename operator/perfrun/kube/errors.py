@@ -1,0 +1,38 @@
+"""The Kubernetes client's errors, translated at the door: the layers above catch these and
+never import ``kubernetes`` themselves (an import-linter contract holds them to it)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+
+class KubeError(Exception):
+    """The API server refused or failed a request: ``status`` (HTTP) and ``reason`` as it
+    said them (``status`` 0 when no answer came)."""
+
+    def __init__(self, status: int, reason: str, message: str = "") -> None:
+        super().__init__(message or f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class KindNotServedError(KubeError):
+    """The API server serves no such apiVersion/kind (e.g. a CRD that is not installed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(404, "NotServed", message)
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Run a client call; its errors come out as :class:`KubeError` (the original chained)."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    try:
+        yield
+    except ResourceNotFoundError as exc:
+        raise KindNotServedError(str(exc)) from exc
+    except ApiException as exc:
+        raise KubeError(int(exc.status or 0), str(exc.reason or ""), str(exc)) from exc
