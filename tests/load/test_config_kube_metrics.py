@@ -17,7 +17,8 @@ from perfrun.kube.summaries import (
     summary_key,
     target_from_env,
 )
-from perfrun.load.metrics import LoadMetrics, status_class
+from perfrun.load.metrics import LoadMetrics
+from perfrun.load.status import status_class
 
 GOOD: dict[str, Any] = {
     "target": "http://127.0.0.1:9",

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,7 @@ from perfrun.load.http import Client, HttpError, RequestBytes, parse_origin
 from perfrun.load.metrics import LoadMetrics
 from perfrun.load.progress import Counters
 from perfrun.load.schedule import Arrivals, Step, level_rate, phase_offset, plan, ramp_end, step_at
+from perfrun.load.slots import Slots
 from perfrun.load.stats import Recorder
 from perfrun.load.templates import (
     AccountPicker,
@@ -53,6 +53,10 @@ RETRY_BACKOFF_MAX_S = 1.0
 MIN_SLEEP_S = 0.0002
 # How often pending latencies go into the histograms and the metrics (a scrape lags by this).
 FLUSH_S = 1.0
+
+
+def _pending(waiter: asyncio.Future[None]) -> bool:
+    return not waiter.done()
 
 
 class Engine:
@@ -103,9 +107,7 @@ class Engine:
         self._stop_reason = "completed"
         self._stop_event: asyncio.Event | None = None
         # In-flight slots: held from before the rate token until the answer; waiters in order.
-        self._max_slots = share.max_in_flight
-        self._slots = 0
-        self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        self._slots: Slots[asyncio.Future[None]] = Slots(share.max_in_flight)
         self._in_flight = 0  # slots whose request went out
         self._tasks: set[asyncio.Task[None]] = set()
         self._t0 = 0.0
@@ -189,7 +191,7 @@ class Engine:
             started_at=started.isoformat(),
             ended_at=datetime.now(UTC).isoformat(),
             duration_s=duration,
-            steps=self._steps_json(),
+            steps=summary_mod.steps_json(self.steps, self._step_sent),
             decisions=[d.to_json() for d in self.controller.decisions],
             creations={
                 "accounts": self.creations.accounts_created,
@@ -220,13 +222,14 @@ class Engine:
     def _take_now(self) -> bool:
         """A slot and a rate token if both are free right now (nobody waiting before us):
         the common case, without awaiting anything."""
+        slots = self._slots
         if (
-            self._slots < self._max_slots
-            and not self._slot_waiters
+            slots.held < slots.limit
+            and not slots.waiting
             and not self._stopping
             and self.limiter.take(self.clock() - self._t0) == 0.0
         ):
-            self._slots += 1
+            slots.held += 1
             self._in_flight += 1
             return True
         return False
@@ -238,19 +241,16 @@ class Engine:
             return True
         if self._stopping:
             return False
-        if self._slots < self._max_slots and not self._slot_waiters:
-            self._slots += 1
-        else:
+        if not self._slots.try_take():
             waiter = asyncio.get_running_loop().create_future()
-            self._slot_waiters.append(waiter)
+            self._slots.wait(waiter)
             try:
                 await waiter  # a release hands its slot over to the first waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
                     self._release_slot()  # handed over just as we were cancelled: pass it on
                 else:
-                    with contextlib.suppress(ValueError):
-                        self._slot_waiters.remove(waiter)
+                    self._slots.forget(waiter)
                 raise
         while True:
             if self._stopping:
@@ -267,13 +267,9 @@ class Engine:
         self._release_slot()
 
     def _release_slot(self) -> None:
-        waiters = self._slot_waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._slots -= 1
+        waiter = self._slots.release(_pending)
+        if waiter is not None:
+            waiter.set_result(None)
 
     def _level_rate(self, level: int) -> int:
         return level_rate(self.steps, level)
@@ -379,14 +375,10 @@ class Engine:
         t = slots.next(max(1, self.steps[0].rate))
         end = ramp_end(self.steps)
         while not self._stopping:
-            step = step_at(self.steps, t)
-            if step is None:
+            found = self._active(slots, t)
+            if found is None:
                 break
-            rate = self._current_rate(step)
-            if rate <= 0:
-                slots.jump(self.steps[step].end)
-                t = self.steps[step].end
-                continue
+            _, step, rate = found
             t = slots.next(rate)
             if step_at(self.steps, t) != step:
                 continue
@@ -411,17 +403,25 @@ class Engine:
         # Slots that were due but never went out (stopped, or the budget held them back).
         now = min(self._now(), end)
         while t < now:
-            step = step_at(self.steps, t)
-            if step is None:
+            found = self._active(slots, t)
+            if found is None or found[0] >= now:
                 break
-            rate = self._current_rate(step)
-            if rate <= 0:
-                slots.jump(self.steps[step].end)
-                t = self.steps[step].end
-                continue
+            t, _, rate = found
             self.recorder.dropped += 1
             slots.advance()
             t = slots.next(rate)
+
+    def _active(self, slots: Arrivals, t: float) -> tuple[float, int, int] | None:
+        """(t, step, rate) of the first step from ``t`` on with a rate above 0, ``t`` moved to
+        its start past any step with nothing to send (the arrivals jump there too); None once
+        the ramp is over."""
+        while (step := step_at(self.steps, t)) is not None:
+            rate = self._current_rate(step)
+            if rate > 0:
+                return t, step, rate
+            t = self.steps[step].end
+            slots.jump(t)
+        return None
 
     async def _closed(self) -> None:
         """Virtual users: each sends, waits for the answer, thinks, sends again. The number of
@@ -507,19 +507,3 @@ class Engine:
                 if self.metrics is not None:
                     self.metrics.target_rate.set(self._current_rate(step))
             start = end
-
-    def _steps_json(self) -> list[dict[str, Any]]:
-        out = []
-        for s, sent in zip(self.steps, self._step_sent, strict=True):
-            held = s.end - s.start
-            out.append(
-                {
-                    "step": s.index,
-                    "rate": s.rate,
-                    "startSeconds": round(s.start, 3),
-                    "endSeconds": round(s.end, 3),
-                    "sent": sent,
-                    "sentPerSecond": round(sent / held, 3) if held > 0 else 0.0,
-                }
-            )
-        return out

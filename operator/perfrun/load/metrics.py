@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from perfrun.load.stats import STATUS_CLASSES, class_index
+from perfrun.load.status import STATUS_CLASSES, class_index
 
 DURATION_BUCKETS = (
     0.001,
@@ -39,11 +39,6 @@ DURATION_BUCKETS = (
 _BOUNDS_US = tuple(round(b * 1_000_000) for b in DURATION_BUCKETS)
 # as prometheus_client writes them (repr of the float: "0.025", "1.0")
 _LE = [repr(float(b)) for b in DURATION_BUCKETS] + ["+Inf"]
-
-
-def status_class(status: int | None) -> str:
-    """``2xx`` etc. for an answer, ``error`` for no answer (refused, reset, timeout)."""
-    return STATUS_CLASSES[class_index(status)]
 
 
 class _Requests(Collector):

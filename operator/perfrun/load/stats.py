@@ -11,27 +11,23 @@ overall histogram is the sum of the scenarios' (same bucket layout, so exact).""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hdrh.histogram import HdrHistogram
 
 from perfrun.load.adaptive import WindowSignals
 from perfrun.load.histograms import HIGHEST_US, LOWEST_US, bucket_floor, new_histogram
-
-if TYPE_CHECKING:
-    from perfrun.load.metrics import LoadMetrics
-
-# Status classes in the order of ``class_index`` (the Prometheus ``status_class`` label).
-STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
-ERROR_CLASS = 5
+from perfrun.load.status import ERROR_CLASS, STATUS_CLASSES, class_index
 
 
-def class_index(status: int | None) -> int:
-    """0..4 for 1xx..5xx, ``ERROR_CLASS`` for no answer (or a status outside 100..599)."""
-    if status is None or not 100 <= status <= 599:
-        return ERROR_CLASS
-    return status // 100 - 1
+class MetricsSink(Protocol):
+    """Where :meth:`Recorder.flush` publishes (``perfrun.load.metrics.LoadMetrics``)."""
+
+    def observe_us(self, scenario: int, cls: int, counts: Mapping[int, int]) -> None: ...
+
+    def set_attempts(self, scenario: int, by_class: list[int]) -> None: ...
 
 
 @dataclass
@@ -101,7 +97,7 @@ class Recorder:
         self,
         scenario_names: list[str],
         back_off_codes: frozenset[int],
-        metrics: LoadMetrics | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self.names = scenario_names
         self._live = [_Live() for _ in scenario_names]

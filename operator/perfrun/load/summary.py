@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from perfrun.load.histograms import encode, latency_ms, merge
+from perfrun.load.schedule import Step
 from perfrun.load.stats import Recorder, ScenarioStats
 
 SUMMARY_VERSION = 1
@@ -31,6 +32,24 @@ def _stats_json(s: ScenarioStats) -> dict[str, Any]:
         "latencyMs": latency_ms(s.hist),
         "histogram": encode(s.hist),
     }
+
+
+def steps_json(steps: tuple[Step, ...], sent: list[int]) -> list[dict[str, Any]]:
+    """Each step as planned, with what was sent in it."""
+    out = []
+    for s, n in zip(steps, sent, strict=True):
+        held = s.end - s.start
+        out.append(
+            {
+                "step": s.index,
+                "rate": s.rate,
+                "startSeconds": round(s.start, 3),
+                "endSeconds": round(s.end, 3),
+                "sent": n,
+                "sentPerSecond": round(n / held, 3) if held > 0 else 0.0,
+            }
+        )
+    return out
 
 
 def build(
