@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps venv cluster-build lint test test-fast crd demo clean
+.PHONY: setup system-deps venv cluster-build images lint test test-fast crd demo clean
 
 setup: system-deps venv cluster-build
 
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 
 cluster-build:
 	bash e2e/cluster.sh build
+
+# Every image (images/*/Containerfile) as an OCI archive under ~/.cache/perfrun/images (cached).
+images: system-deps
+	bash e2e/images.sh build
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests bench e2e
