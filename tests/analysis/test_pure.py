@@ -172,6 +172,23 @@ def test_a_missing_baseline_is_inconclusive_and_said_once() -> None:
     )
 
 
+def test_a_baseline_without_name_only_promotes_and_compares_nothing() -> None:
+    """The first run of a series has nothing to compare with: baseline {promoteAs} alone
+    judges the gates, compares nothing, and a pass can be promoted."""
+    spec = AnalysisSpec.model_validate(
+        {
+            "gates": [{"name": "p99", "metric": "latencyP99", "max": "1s"}],
+            "baseline": {"promoteAs": "shop-main"},
+        }
+    )
+    s = parse_summary(_summary(list(range(1000, 200_001, 1000))))
+    result = analyze(spec, None, Window(start=0, end=10), [s], api=_Quiet())  # type: ignore[arg-type]
+    assert result.verdict == "Passed", result.reason
+    assert result.results.regressions == []
+    with pytest.raises(ValueError, match="baseline needs name"):
+        Baseline.model_validate({"maxRegression": "10%"})
+
+
 def _summary(values_us: list[int], errors: int = 0) -> dict[str, object]:
     h = HdrHistogram(1, 3_600_000_000, 3)
     for v in values_us:

@@ -235,7 +235,7 @@ def analyze(
     step_windows = list(steps) or (summary.steps if summary else [])
     step_rows = a.step_results(step_windows)
     results.gates = [judge(g, a.observe(g), window.end, a.now) for g in spec.gates]
-    if spec.baseline is not None:
+    if spec.baseline is not None and spec.baseline.name is not None:
         results.regressions = compare(spec.baseline, baseline, results, baseline_missing)
 
     outcomes = [g.outcome for g in results.gates] + [r.outcome for r in results.regressions]

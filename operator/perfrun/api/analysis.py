@@ -154,9 +154,13 @@ class Gate(ApiModel):
 
 
 class Baseline(ApiModel):
-    """Compare with a stored baseline; a regression past the tolerance fails the run."""
+    """Compare with a stored baseline; a regression past the tolerance fails the run. Without
+    ``name`` nothing is compared and a passing run is only promoted (the first run of a
+    series, which has nothing to compare with yet)."""
 
-    name: DnsLabel = Field(description="The PerfBaseline to compare with.")
+    name: DnsLabel | None = Field(
+        None, description="The PerfBaseline to compare with; none: only promote (promoteAs)."
+    )
     max_regression: Percent = Field("10%", description="Default tolerance per metric.")
     tolerances: dict[str, Percent] = Field(
         default_factory=dict,
@@ -173,6 +177,13 @@ class Baseline(ApiModel):
     )
 
     __rules__ = (
+        Rule(
+            cel="has(self.name) || has(self.promoteAs)",
+            message="baseline needs name (compare with it), promoteAs (store a passing run), "
+            "or both",
+            check=lambda b: b.name is not None or b.promote_as is not None,
+            field_path=".name",
+        ),
         Rule(
             cel="self.tolerances.all(k, k in " + str([m.value for m in Metric]) + ")",
             message="tolerances keys must be built-in metrics: " + ", ".join(Metric),

@@ -157,7 +157,7 @@ def read_spec_baseline(kube: Kube, run: PerfRun) -> tuple[BaselineValues | None,
     then Inconclusive with that reason. (None, None) when the spec names no baseline.
     Transient API errors raise, so the reconcile is retried."""
     ref = run.spec.analysis.baseline
-    if ref is None:
+    if ref is None or ref.name is None:
         return None, None
     namespace = str(run.metadata.get("namespace") or "default")
     where = f"PerfBaseline {ref.name} (namespace {namespace})"
