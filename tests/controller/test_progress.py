@@ -9,25 +9,23 @@ from typing import Any
 from tests.controller.test_machine import READY, Run, spec
 
 from perfrun.api.status import LoadProgress, Phase
+from perfrun.api.wire import ProgressReport
 from perfrun.controller.observed import JobState, Observed
 from perfrun.controller.progress import describe, sum_progress
 from perfrun.controller.status_update import status_patch
 
 
 def report(**over: Any) -> str:
-    doc: dict[str, Any] = {
-        "version": 1,
-        "final": False,
-        "step": 2,
-        "steps": 3,
-        "targetRps": 100.0,
-        "targetUsers": 0,
-        "achievedRps": 98.5,
-        "inFlight": 4,
-        "backedOff": False,
-        "requests": 1000,
-        "errors": 3,
-    }
+    """A pod's report in the wire contract's keys; ``over`` may set any value (bad ones too)."""
+    doc = ProgressReport(
+        step=2,
+        steps=3,
+        target_rps=100.0,
+        achieved_rps=98.5,
+        in_flight=4,
+        requests=1000,
+        errors=3,
+    ).model_dump(by_alias=True)
     doc.update(over)
     return json.dumps(doc)
 

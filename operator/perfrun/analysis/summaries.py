@@ -1,10 +1,9 @@
 """Reading the load engine's summary JSON: exact final percentiles from merged HDR histograms.
 
-The load engine (perfrun.load, another pod's program) writes one summary per load pod. This
-module is the only place that knows that format, read by keys rather than by importing
-``perfrun.load`` (the layering forbids it): change ``_histogram_text``/``_decisions`` here when
-the format moves. Histograms are HDR, values in microseconds, base64 compressed encoding, so N
-pods merge exactly by adding counts."""
+The load engine (perfrun.load, another pod's program) writes one summary per load pod in the
+format of ``perfrun.api.wire.LoadSummary``, which this module reads (the layering keeps it
+from importing ``perfrun.load``; the contract is what both sides share). Histograms are HDR in
+the contract's layout, so N pods merge exactly by adding counts."""
 
 from __future__ import annotations
 
@@ -15,12 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+from pydantic import ValidationError
 
 from perfrun.analysis.model import Decision, StepWindow
-
-LOWEST_US = 1
-HIGHEST_US = 3_600_000_000
-SIGNIFICANT_DIGITS = 3
+from perfrun.api import wire
 
 
 class SummaryError(ValueError):
@@ -28,7 +25,7 @@ class SummaryError(ValueError):
 
 
 def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    return HdrHistogram(wire.HDR_LOWEST_US, wire.HDR_HIGHEST_US, wire.HDR_SIGNIFICANT_DIGITS)
 
 
 @dataclass
@@ -60,108 +57,75 @@ class LoadSummary:
         return self.requests / self.duration_s
 
 
-def _get(doc: dict[str, Any], *paths: str) -> Any:
-    for path in paths:
-        node: Any = doc
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is not None:
-            return node
-    return None
+def _time(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
-def _time(value: Any) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
-
-
-def _histogram_text(doc: dict[str, Any]) -> str | None:
-    found = _get(
-        doc,
-        "histogram",
-        "latency.histogram",
-        "latency.hdr",
-        "overall.histogram",
-        "overall.latency.histogram",
-        "hdr",
-    )
-    return found if isinstance(found, str) else None
-
-
-def _decisions(doc: dict[str, Any], started: float | None) -> list[Decision]:
-    out = []
-    for d in _get(doc, "decisions", "backOff.decisions", "adaptive.decisions") or []:
-        if not isinstance(d, dict):
-            continue
-        at = _time(d.get("at"))
-        rel = d.get("atSeconds")
-        if at is None and started is not None and isinstance(rel, int | float):
-            at = started + float(rel)
-        out.append(
-            Decision(
-                at=at,
-                action=str(d.get("action", "backOff")),
-                step=d.get("step"),
-                from_rate=d.get("fromRate"),
-                to_rate=d.get("toRate"),
-                reasons=[str(r) for r in d.get("reasons", [])][:10],
-            )
+def _decisions(doc: wire.LoadSummary, started: float | None) -> list[Decision]:
+    return [
+        Decision(
+            at=None if started is None or d.at_seconds is None else started + d.at_seconds,
+            action=d.action,
+            step=d.step,
+            from_rate=d.from_rate,
+            to_rate=d.to_rate,
+            reasons=d.reasons[:10],
         )
-    return out
+        for d in doc.decisions
+    ]
 
 
-def _steps(doc: dict[str, Any], started: float | None) -> list[StepWindow]:
-    """Ramp steps; the engine writes startSeconds/endSeconds relative to startedAt (a merged
-    summary repeats them per pod: the first of each index is kept)."""
+def _steps(doc: wire.LoadSummary, started: float | None) -> list[StepWindow]:
+    """Ramp steps, placed on the wall clock from the pod's startedAt (a merged summary
+    repeats them per pod: the first of each index is kept)."""
+    if started is None:
+        return []
     out: dict[int, StepWindow] = {}
-    for i, s in enumerate(_get(doc, "steps", "ramp.steps") or [], start=1):
-        if not isinstance(s, dict):
-            continue
-        start, end = _time(s.get("start")), _time(s.get("end"))
-        rel0, rel1 = s.get("startSeconds"), s.get("endSeconds")
-        if start is None and started is not None and isinstance(rel0, int | float):
-            start = started + float(rel0)
-        if end is None and started is not None and isinstance(rel1, int | float):
-            end = started + float(rel1)
-        if start is None or end is None:
-            continue
-        index = int(s.get("index", i))
-        rate = s.get("rate") or s.get("targetRps")
-        out.setdefault(index, StepWindow(index=index, rate=rate, start=start, end=end))
+    for s in doc.steps:
+        index = s.step + 1
+        out.setdefault(
+            index,
+            StepWindow(
+                index=index,
+                rate=s.rate,
+                start=started + s.start_seconds,
+                end=started + s.end_seconds,
+            ),
+        )
     return [out[k] for k in sorted(out)]
 
 
-def parse_summary(doc: dict[str, Any], name: str = "summary") -> LoadSummary:
-    """One pod's summary; SummaryError when it has no latency histogram."""
-    text = _histogram_text(doc)
-    if text is None:
-        raise SummaryError(f"{name}: no latency histogram (histogram / latency.histogram)")
+def parse_summary(data: dict[str, Any], name: str = "summary") -> LoadSummary:
+    """One pod's summary (the ``perfrun.api.wire`` contract); SummaryError when it is not
+    one or has no latency histogram."""
+    try:
+        doc = wire.LoadSummary.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "summary"
+        raise SummaryError(f"{name}: {where}: {first['msg']}") from None
+    if not doc.histogram:
+        raise SummaryError(f"{name}: no latency histogram (histogram)")
     hist = new_histogram()
     try:
-        hist.decode_and_add(text)
+        hist.decode_and_add(doc.histogram)
     except Exception as exc:  # hdrh raises plain ValueError/zlib.error/binascii.Error
         raise SummaryError(f"{name}: latency histogram is not an HDR encoding: {exc}") from exc
-    requests = _get(doc, "requests", "totals.requests", "overall.requests")
-    # "failed" is the engine's count of failed requests ("errors" there is a map by kind).
-    errors = _get(doc, "failed", "totals.failed")
-    if errors is None and isinstance(doc.get("errors"), int | float):
-        errors = doc["errors"]
-    started = _time(_get(doc, "startedAt", "start"))
-    finished = _time(_get(doc, "endedAt", "finishedAt", "end"))
-    duration = _get(doc, "durationSeconds", "elapsedSeconds", "elapsed")
-    if not isinstance(duration, int | float) and started is not None and finished is not None:
+    started = _time(doc.started_at)
+    finished = _time(doc.ended_at)
+    duration = doc.duration_seconds
+    if duration is None and started is not None and finished is not None:
         duration = finished - started
     return LoadSummary(
         histogram=hist,
-        requests=int(requests) if isinstance(requests, int | float) else hist.get_total_count(),
-        errors=int(errors) if isinstance(errors, int | float) else 0,
-        duration_s=float(duration) if isinstance(duration, int | float) else None,
+        requests=doc.requests,
+        errors=doc.failed,
+        duration_s=duration,
         decisions=_decisions(doc, started),
         steps=_steps(doc, started),
     )

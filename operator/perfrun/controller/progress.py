@@ -5,42 +5,26 @@ stopped sending, so it adds its counts but no current rate, target or in-flight 
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from collections.abc import Mapping
-from typing import Any
+
+from pydantic import ValidationError
 
 from perfrun.api.status import LoadProgress
+from perfrun.api.wire import PROGRESS_KEY_PREFIX, ProgressReport
 
 log = logging.getLogger(__name__)
-KEY_PREFIX = "progress-"
 
 
-COUNTS = ("step", "steps", "targetUsers", "inFlight", "requests", "errors")
-RATES = ("targetRps", "achievedRps")
-
-
-def _report(key: str, text: str) -> dict[str, Any] | None:
+def _report(key: str, text: str) -> ProgressReport | None:
     """One pod's report, or None (logged) when it is not one: a bad report is skipped, never
     a reason to fail the run."""
     try:
-        doc = json.loads(text)
-        if not isinstance(doc, dict):
-            raise ValueError("not a JSON object")
-        for name in COUNTS:
-            value = doc.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} is not a count: {value!r}")
-        for name in RATES:
-            value = doc.get(name, 0.0)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{name} is not a number: {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} is not a rate: {value!r}")
-        return doc
-    except ValueError as exc:
-        log.warning("load progress %s unreadable: %s", key, exc)
+        return ProgressReport.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "report"
+        log.warning("load progress %s unreadable: %s: %s", key, where, first["msg"])
         return None
 
 
@@ -49,22 +33,22 @@ def sum_progress(data: Mapping[str, str]) -> LoadProgress | None:
     reports = [
         doc
         for key, text in sorted(data.items())
-        if key.startswith(KEY_PREFIX) and (doc := _report(key, text)) is not None
+        if key.startswith(PROGRESS_KEY_PREFIX) and (doc := _report(key, text)) is not None
     ]
     if not reports:
         return None
-    live = [r for r in reports if not r.get("final")]
+    live = [r for r in reports if not r.final]
     return LoadProgress(
         pods=len(reports),
-        step=max(int(r.get("step", 0)) for r in reports),
-        steps=max(int(r.get("steps", 0)) for r in reports),
-        target_rps=round(sum(float(r.get("targetRps", 0.0)) for r in live), 3),
-        target_users=sum(int(r.get("targetUsers", 0)) for r in live),
-        achieved_rps=round(sum(float(r.get("achievedRps", 0.0)) for r in live), 3),
-        in_flight=sum(int(r.get("inFlight", 0)) for r in live),
-        backed_off=any(bool(r.get("backedOff")) for r in live),
-        requests=sum(int(r.get("requests", 0)) for r in reports),
-        errors=sum(int(r.get("errors", 0)) for r in reports),
+        step=max(r.step for r in reports),
+        steps=max(r.steps for r in reports),
+        target_rps=round(sum(r.target_rps for r in live), 3),
+        target_users=sum(r.target_users for r in live),
+        achieved_rps=round(sum(r.achieved_rps for r in live), 3),
+        in_flight=sum(r.in_flight for r in live),
+        backed_off=any(r.backed_off for r in live),
+        requests=sum(r.requests for r in reports),
+        errors=sum(r.errors for r in reports),
     )
 
 

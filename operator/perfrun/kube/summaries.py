@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Re-exported: the pods and the tests name keys through here.
+from perfrun.api.wire import progress_key as progress_key
+from perfrun.api.wire import summary_key as summary_key
+
 ENV_CONFIGMAP = "PERFRUN_SUMMARY_CONFIGMAP"
 ENV_PROGRESS_CONFIGMAP = "PERFRUN_PROGRESS_CONFIGMAP"
 ENV_NAMESPACE = "PERFRUN_NAMESPACE"
@@ -51,16 +55,6 @@ def target_from_env(
             "(or a service account namespace)"
         )
     return ConfigMapRef(namespace=namespace, name=name)
-
-
-def summary_key(pod_index: int) -> str:
-    """The ConfigMap key of pod ``pod_index``'s summary (ConfigMap keys allow ``-._``)."""
-    return f"summary-{pod_index}.json"
-
-
-def progress_key(pod_index: int) -> str:
-    """The key of pod ``pod_index``'s latest progress report."""
-    return f"progress-{pod_index}.json"
 
 
 def patch_body(key: str, text: str) -> dict[str, Any]:

@@ -4,11 +4,12 @@ move the ramp level accordingly. Pure: the engine feeds windows in and applies t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from perfrun.api.load import Adaptive
 from perfrun.api.types import parse_duration
+from perfrun.api.wire import BackOffDecision
 
 Action = Literal["holdPreviousStep", "stepDown", "abort"]
 
@@ -74,18 +75,17 @@ class Decision:
     window: dict[str, float | int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {
-            "atSeconds": round(d["at_s"], 3),
-            "action": d["action"],
-            "step": d["step"],
-            "fromLevel": d["from_level"],
-            "toLevel": d["to_level"],
-            "fromRate": d["from_rate"],
-            "toRate": d["to_rate"],
-            "reasons": list(d["reasons"]),
-            "window": d["window"],
-        }
+        return BackOffDecision(
+            at_seconds=round(self.at_s, 3),
+            action=self.action,
+            step=self.step,
+            from_level=self.from_level,
+            to_level=self.to_level,
+            from_rate=self.from_rate,
+            to_rate=self.to_rate,
+            reasons=list(self.reasons),
+            window=dict(self.window),
+        ).to_wire()
 
     def log_line(self) -> str:
         return (

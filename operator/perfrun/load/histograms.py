@@ -1,6 +1,6 @@
-"""Latency histograms: HDR (the maintained ``hdrhistogram`` package) in microseconds, 3
-significant digits, so percentiles are within 0.1% and histograms from many pods add up
-exactly (same bucket layout everywhere)."""
+"""Latency histograms: HDR (the maintained ``hdrhistogram`` package) in the layout of
+``perfrun.api.wire`` (microseconds, 3 significant digits), so percentiles are within 0.1%
+and histograms from many pods add up exactly (same bucket layout everywhere)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
 
-LOWEST_US = 1
-HIGHEST_US = 3_600_000_000  # one hour: longer than any request timeout
-SIGNIFICANT_DIGITS = 3
+from perfrun.api.wire import HDR_HIGHEST_US, HDR_LOWEST_US, HDR_SIGNIFICANT_DIGITS
+
+LOWEST_US = HDR_LOWEST_US
+HIGHEST_US = HDR_HIGHEST_US
+SIGNIFICANT_DIGITS = HDR_SIGNIFICANT_DIGITS
+
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 

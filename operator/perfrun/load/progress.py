@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from perfrun.api.wire import ProgressReport
+
 ENV_INTERVAL = "PERFRUN_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL_S = 15.0
 MIN_INTERVAL_S = 0.5
@@ -49,19 +51,18 @@ class ProgressMeter:
         held = c.at - self._last_at
         achieved = (c.requests - self._last_requests) / held if held > 0 else 0.0
         self._last_at, self._last_requests = c.at, c.requests
-        return {
-            "version": 1,
-            "final": final,
-            "step": c.step,
-            "steps": c.steps,
-            "targetRps": round(c.target_rps, 3),
-            "targetUsers": c.target_users,
-            "achievedRps": round(achieved, 3),
-            "inFlight": c.in_flight,
-            "backedOff": c.backed_off,
-            "requests": c.requests,
-            "errors": c.errors,
-        }
+        return ProgressReport(
+            final=final,
+            step=c.step,
+            steps=c.steps,
+            target_rps=round(c.target_rps, 3),
+            target_users=c.target_users,
+            achieved_rps=round(achieved, 3),
+            in_flight=c.in_flight,
+            backed_off=c.backed_off,
+            requests=c.requests,
+            errors=c.errors,
+        ).to_wire()
 
 
 def dumps(progress: dict[str, Any]) -> str:

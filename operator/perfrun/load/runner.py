@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from perfrun.api.load import LoadSpec
+from perfrun.api.wire import SUMMARY_VERSION
 from perfrun.kube import summaries as kube_summaries
 from perfrun.load.budget import share_of
 from perfrun.load.engine import Engine
@@ -83,7 +84,11 @@ def run(
     except Exception:
         traceback.print_exc()
         code = 1
-        result = {"version": 1, "outcome": "failed", "error": traceback.format_exc(limit=3)}
+        result = {
+            "version": SUMMARY_VERSION,
+            "outcome": "failed",
+            "error": traceback.format_exc(limit=3),
+        }
     finally:
         loop.close()
     if progress is not None:

@@ -10,13 +10,10 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from perfrun.api.wire import OUTCOMES, SUMMARY_VERSION, LoadSummary
 from perfrun.load.histograms import encode, latency_ms, merge
 from perfrun.load.schedule import Step
 from perfrun.load.stats import Recorder, ScenarioStats
-
-SUMMARY_VERSION = 1
-# Worst first: a merged run is as bad as its worst pod.
-OUTCOMES = ("failed", "aborted", "deadline", "interrupted", "completed")
 
 
 def _stats_json(s: ScenarioStats) -> dict[str, Any]:
@@ -66,9 +63,9 @@ def build(
     creations: dict[str, int],
     target: dict[str, Any],
 ) -> dict[str, Any]:
-    """One pod's summary."""
+    """One pod's summary, in the wire contract's shape."""
     total = _stats_json(recorder.total)
-    return {
+    doc = {
         "version": SUMMARY_VERSION,
         "pods": [pod],
         "model": model,
@@ -89,6 +86,7 @@ def build(
             name: _stats_json(s) for name, s in zip(recorder.names, recorder.scenarios, strict=True)
         },
     }
+    return LoadSummary.model_validate(doc).to_wire()
 
 
 def _rate(part: int, whole: int) -> float:
