@@ -98,6 +98,45 @@ def test_helm_lint(helm: Helm) -> None:
     assert "0 chart(s) failed" in out
 
 
+@dataclass(frozen=True)
+class Refused:
+    values: tuple[str, ...]
+    says: tuple[str, ...]
+
+
+SCHEMA_REFUSALS = {
+    "wrong-type": Refused(("--set", "replicaCount=two"), ("/replicaCount", "want integer")),
+    "string-port": Refused(("--set-string", "health.port=80"), ("/health/port", "want integer")),
+    "unknown-key": Refused(("--set", "peering.lifetim=30"), ("/peering", "'lifetim'")),
+    "enum": Refused(("--set", "image.pullPolicy=Sometimes"), ("/image/pullPolicy",)),
+    "below-minimum": Refused(("--set", "peering.lifetime=2"), ("/peering/lifetime",)),
+}
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("case", SCHEMA_REFUSALS.values(), ids=SCHEMA_REFUSALS.keys())
+def test_helm_install_refuses_a_wrong_value_naming_the_field(
+    helm: Helm, kube_namespace: str, case: Refused
+) -> None:
+    """values.schema.json: a real `helm install` against the cluster stops before it creates
+    anything, and says which field is wrong."""
+    proc = subprocess.run(
+        [str(helm.cluster.bin_dir / "helm"), "install", "bad", str(CHART), "-n", kube_namespace]
+        + list(case.values),
+        env=helm.cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert "values don't meet the specifications of the schema" in proc.stderr, proc.stderr
+    for text in case.says:
+        assert text in proc.stderr, proc.stderr
+    listed = helm.run("list", "-n", kube_namespace, "-a", "-q")
+    assert "bad" not in listed.split()
+
+
 OPTIONAL_OFF = (
     "--set",
     "podDisruptionBudget.enabled=false,metrics.service.enabled=false,peering.create=false",
