@@ -121,8 +121,15 @@ def test_helm_install_refuses_a_wrong_value_naming_the_field(
     """values.schema.json: a real `helm install` against the cluster stops before it creates
     anything, and says which field is wrong."""
     proc = subprocess.run(
-        [str(helm.cluster.bin_dir / "helm"), "install", "bad", str(CHART), "-n", kube_namespace]
-        + list(case.values),
+        [
+            helm.cluster.bin_dir / "helm",
+            "install",
+            "bad",
+            CHART,
+            "-n",
+            kube_namespace,
+            *case.values,
+        ],
         env=helm.cluster.env,
         capture_output=True,
         text=True,
