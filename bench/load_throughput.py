@@ -28,7 +28,8 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.loadservers import free_port, start_nginx, stop_nginx
+from tests.support.loadservers import start_nginx, stop_nginx
+from tests.support.waiting import free_port
 
 DEFAULT_K6 = Path.home() / ".cache/perfrun/bin/k6-v1.8.1/k6"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support.cluster import KubeCluster, poll_until
+from tests.support.cluster import KubeCluster
+from tests.support.waiting import poll_until
 
 pytestmark = pytest.mark.cluster
 EXAMPLE = Path(__file__).parents[2] / "examples" / "perfrun-minimal.yaml"

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.cluster import KubeCluster, poll_until
+from tests.support.cluster import KubeCluster
 from tests.support.operator import OperatorProcess
+from tests.support.waiting import poll_until
 
 from perfrun.api import PerfRun
 from perfrun.render import jobs as render_jobs

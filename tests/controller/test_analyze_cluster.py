@@ -30,8 +30,9 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import start_http_server
-from tests.support.cluster import REPO_ROOT, KubeCluster, poll_until
-from tests.support.prometheus import PrometheusServer, free_port
+from tests.support.cluster import REPO_ROOT, KubeCluster
+from tests.support.prometheus import PrometheusServer
+from tests.support.waiting import free_port, poll_until
 
 from perfrun.analysis.model import AnalysisResult
 from perfrun.analysis.queries import PrometheusClient, QueryError
@@ -39,6 +40,7 @@ from perfrun.analysis.summaries import merge, parse_summary
 from perfrun.api.baseline import BaselineValues
 from perfrun.api.perfrun import PerfRun
 from perfrun.api.status import PerfRunStatus, TimeWindow
+from perfrun.api.times import rfc3339
 from perfrun.controller.analyze import (
     VIA_API_SERVER,
     analyze_run,
@@ -46,7 +48,6 @@ from perfrun.controller.analyze import (
     proxied,
     read_spec_baseline,
 )
-from perfrun.controller.machine import rfc3339
 from perfrun.kube.client import Kube, load_api_client
 from perfrun.kube.proxy import api_server_route
 from perfrun.kube.reports import report_name

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.cluster import KubeCluster, poll_until
+from tests.support.cluster import KubeCluster
+from tests.support.waiting import poll_until
 
 from perfrun.controller.janitor import KOPF_FINALIZER, Peering, in_scope, paused, sweep
 from perfrun.kube.client import Kube, load_api_client

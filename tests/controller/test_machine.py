@@ -11,7 +11,8 @@ import yaml
 from perfrun.api import PerfRun
 from perfrun.api.perfrun import PerfRunSpec
 from perfrun.api.status import GateResult, PerfRunStatus, Phase, Regression, Results, Verdict
-from perfrun.controller.machine import Action, decide, rfc3339
+from perfrun.api.times import rfc3339
+from perfrun.controller.machine import Action, decide
 from perfrun.controller.observed import JobState, Observed, PodFailure
 from perfrun.controller.status_update import next_status, status_patch
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.cluster import KubeCluster, poll_until
+from tests.support.cluster import KubeCluster
 from tests.support.operator import OperatorProcess
 from tests.support.perfruns import (
     condition,
@@ -21,6 +21,7 @@ from tests.support.perfruns import (
     run_namespaces,
     wait_finished,
 )
+from tests.support.waiting import poll_until
 from tests.support.watch import KubeWatch
 
 pytestmark = pytest.mark.cluster

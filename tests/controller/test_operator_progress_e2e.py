@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.cluster import KubeCluster, poll_until
-from tests.support.loadservers import TestServer, free_port
+from tests.support.cluster import KubeCluster
+from tests.support.loadservers import TestServer
 from tests.support.operator import OperatorProcess
 from tests.support.perfruns import minimal, perfrun, wait_finished
+from tests.support.waiting import free_port, poll_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services]
 

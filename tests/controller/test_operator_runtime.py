@@ -5,7 +5,6 @@ and takes over when the first is killed)."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -18,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from tests.support.cluster import KubeCluster, poll_until
+from tests.support.cluster import KubeCluster
 from tests.support.operator import OperatorProcess
 from tests.support.perfruns import minimal, wait_finished
+from tests.support.waiting import free_port, poll_until
 
 pytestmark = pytest.mark.cluster
 # The order a run's phase may only move forward in (a run may skip some).
@@ -32,13 +32,6 @@ FAILOVER_LIFETIME = 10
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def http_get(url: str) -> tuple[int, str] | None:

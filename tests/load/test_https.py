@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.support.loadservers import free_port, run_load, start_nginx, stop_nginx
+from tests.support.loadservers import run_load, start_nginx, stop_nginx
+from tests.support.waiting import free_port
 
 pytestmark = pytest.mark.services
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from tests.render.helpers import context, render_everything
-from tests.support.cluster import KubeCluster, poll_until
+from tests.support.cluster import KubeCluster
+from tests.support.waiting import poll_until
 
 from perfrun.api import PerfRun
 

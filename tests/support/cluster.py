@@ -22,13 +22,13 @@ import os
 import re
 import secrets
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from tests.support.waiting import poll_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = REPO_ROOT / "e2e" / "cluster.sh"
@@ -38,37 +38,6 @@ UP_TIMEOUT_S = float(os.environ.get("PERFRUN_CLUSTER_UP_TIMEOUT", "3600"))
 
 FAIL_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
 FAIL_EXIT_CODE_ANNOTATION = "pod-container-running-failed.stage.kwok.x-k8s.io/exit-code"
-
-T = TypeVar("T")
-
-
-class PollTimeoutError(AssertionError):
-    """A polled condition did not hold before its deadline."""
-
-
-def poll_until(
-    check: Callable[[], T | None],
-    *,
-    timeout: float = 60.0,
-    interval: float = 0.25,
-    what: str = "condition",
-) -> T:
-    """Call ``check`` until it returns something truthy; return that value.
-
-    Raises :class:`PollTimeoutError` (an AssertionError, so pytest shows it as a failure) naming
-    ``what`` and the last value seen if the deadline passes.
-    """
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise PollTimeoutError(
-                f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}"
-            )
-        time.sleep(interval)
 
 
 def run_cluster_sh(*args: str, timeout: float = UP_TIMEOUT_S) -> subprocess.CompletedProcess[str]:

@@ -32,14 +32,9 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
+from tests.support.waiting import free_port, poll_until
 
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def golden_uniform(lo_s: float, hi_s: float) -> Callable[[int], float]:
@@ -266,19 +261,22 @@ def start_nginx(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""
             raise RuntimeError(f"nginx exited: {err}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
+                return True
         except OSError:
-            time.sleep(0.05)
-    else:
+            return False
+
+    try:
+        poll_until(listening, timeout=10, interval=0.05, what=f"nginx on port {port}")
+    except AssertionError:
         proc.kill()
-        raise RuntimeError("nginx did not listen within 10 s")
+        raise
     scheme = "https" if tls else "http"
     return NginxServer(f"{scheme}://127.0.0.1:{port}", port, prefix, proc, log_enabled=access_log)
 

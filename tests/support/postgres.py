@@ -18,7 +18,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.waiting import free_port
 
 PG_BIN_CANDIDATES = ("/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
 SUPERUSER = "postgres"
@@ -41,12 +41,6 @@ def find_bin_dir() -> Path:
         "PostgreSQL server binaries not found (apt-get install postgresql); looked in "
         + ", ".join(PG_BIN_CANDIDATES)
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -99,7 +93,7 @@ def start_postgres(base_dir: Path) -> PostgresServer:
             if not mode & 0o001:
                 parent.chmod(mode | 0o001)
         shutil.chown(base_dir, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(base_dir=base_dir, bin_dir=bin_dir, port=_free_port(), run_as=run_as)
+    server = PostgresServer(base_dir=base_dir, bin_dir=bin_dir, port=free_port(), run_as=run_as)
     server.socket_dir.mkdir()
     if run_as:
         shutil.chown(server.socket_dir, run_as, run_as)

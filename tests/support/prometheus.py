@@ -38,7 +38,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from tests.support.cluster import poll_until
+from tests.support.waiting import free_port, poll_until
 
 PROMETHEUS_BIN = shutil.which("prometheus") or "/usr/bin/prometheus"
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
@@ -65,12 +65,6 @@ def host_ip() -> str:
         if "inet" in fields:
             return fields[fields.index("inet") + 1].split("/")[0]
     raise RuntimeError("no non-loopback IPv4 address on this machine (ip -4 addr)")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

@@ -23,6 +23,7 @@ from perfrun.api.analysis import AnalysisSpec
 from perfrun.api.baseline import BaselineValues, PerfBaseline
 from perfrun.api.load import LoadSpec
 from perfrun.api.status import Verdict
+from perfrun.api.times import instant, rfc3339
 from perfrun.api.types import parse_duration
 
 EXIT = {Verdict.PASSED: 0, Verdict.FAILED: 1, Verdict.INCONCLUSIVE: 3}
@@ -54,14 +55,9 @@ def _load_doc(path: str, what: str) -> Any:
 def parse_time(text: str, what: str) -> float:
     """Unix seconds or RFC 3339 (Z or offset)."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return instant(text)
     except ValueError as exc:
-        raise BadInputError(f"{what}: {text!r} is neither Unix seconds nor RFC 3339") from exc
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+        raise BadInputError(f"{what}: {exc}") from exc
 
 
 def load_spec(path: str) -> AnalysisSpec:
@@ -189,7 +185,7 @@ def cmd_baseline_promote(args: argparse.Namespace) -> int:
     from perfrun.kube.baselines import PromotionError, promote
     from perfrun.kube.client import Kube, load_api_client
 
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = rfc3339(datetime.now(UTC))
     try:
         kube = Kube(load_api_client(args.kubeconfig))
         obj = promote(

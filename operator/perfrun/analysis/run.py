@@ -49,10 +49,6 @@ _RESULT_FIELDS = {
 _PERCENTILES = {Metric.LATENCY_P50: 50.0, Metric.LATENCY_P95: 95.0, Metric.LATENCY_P99: 99.0}
 
 
-def _drain_horizon(spec: AnalysisSpec) -> float:
-    return max((parse_duration(g.within) for g in spec.gates if g.within), default=0.0)
-
-
 def _plot_step(spec: AnalysisSpec, start: float, end: float) -> float:
     step = parse_duration(spec.step)
     return max(step, (end - start) / MAX_POINTS)
@@ -134,7 +130,7 @@ class _Analysis:
             points, _, _ = self.range_points(q, w.start, w.end)
             k = promql.scale(metric)
             out.append(Series(metric=metric, points=[(t, v * k) for t, v in points]))
-        queue_end = min(w.end + _drain_horizon(self.spec), max(self.now, w.end))
+        queue_end = min(w.end + self.spec.drain_horizon_s(), max(self.now, w.end))
         queues: list[Series] = []
         q_total, _, _ = self.range_points(promql.queue_depth(self.names), w.start, queue_end)
         if q_total:

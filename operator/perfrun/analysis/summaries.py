@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 
 from perfrun.analysis.model import Decision, StepWindow
 from perfrun.api import wire
+from perfrun.api.times import instant
 
 
 class SummaryError(ValueError):
@@ -61,7 +61,7 @@ def _time(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return instant(value)
     except ValueError:
         return None
 

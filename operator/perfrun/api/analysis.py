@@ -9,7 +9,7 @@ from pydantic import Field
 
 from perfrun.api.base import ApiModel, Rule, exactly_one
 from perfrun.api.environment import LIST_MAP_BY_NAME
-from perfrun.api.types import DnsLabel, Duration, HttpUrl, Percent, Threshold
+from perfrun.api.types import DnsLabel, Duration, HttpUrl, Percent, Threshold, parse_duration
 
 
 class Metric(StrEnum):
@@ -214,3 +214,8 @@ class AnalysisSpec(ApiModel):
         json_schema_extra=LIST_MAP_BY_NAME,
     )
     baseline: Baseline | None = Field(None, description="Regression check against a baseline.")
+
+    def drain_horizon_s(self) -> float:
+        """Seconds after the load stops that the drain gates look at: the longest 'within'
+        (the controller waits this long before judging; the analysis queries this far)."""
+        return max((parse_duration(g.within) for g in self.gates if g.within), default=0.0)

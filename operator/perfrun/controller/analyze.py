@@ -27,17 +27,18 @@ from perfrun.analysis.summaries import LoadSummary, SummaryError, parse_summary
 from perfrun.api.baseline import BaselineValues
 from perfrun.api.perfrun import API_VERSION, KIND, PerfRun
 from perfrun.api.status import PerfRunStatus, Verdict
-from perfrun.controller.machine import parse_time, rfc3339
+from perfrun.api.times import parse_time, rfc3339
 from perfrun.kube.baselines import promote_results, read_baseline
 from perfrun.kube.client import Kube
 from perfrun.kube.errors import KindNotServedError, KubeError
 from perfrun.kube.proxy import ProxyRoute
 from perfrun.kube.reports import write_report
+from perfrun.render import jobs as render_jobs
 from perfrun.render import prometheus as render_prometheus
 from perfrun.render.context import RunContext
 
 log = logging.getLogger(__name__)
-SUMMARY_CONFIGMAP = "load-summary"
+SUMMARY_CONFIGMAP = render_jobs.LOAD_SUMMARY_CONFIGMAP
 # Set in every pod by the kubelet: the operator runs in the cluster and resolves Service names.
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 VIA_API_SERVER = "through the Kubernetes API server's service proxy"

@@ -18,8 +18,8 @@ import kopf
 from prometheus_client import Counter, Gauge, Histogram
 
 from perfrun.api.perfrun import GROUP, PLURAL, VERSION
+from perfrun.api.times import rfc3339
 from perfrun.controller.janitor import KOPF_FINALIZER, Peering, in_scope, paused, sweep
-from perfrun.controller.machine import rfc3339
 from perfrun.controller.reconcile import context_for, reconcile
 from perfrun.controller.settings import OperatorSettings
 from perfrun.kube.client import Kube, load_api_client

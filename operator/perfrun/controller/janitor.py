@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from perfrun.api.perfrun import API_VERSION, KIND
-from perfrun.controller.machine import parse_time
+from perfrun.api.times import parse_time
 from perfrun.kube.client import Kube
 from perfrun.kube.errors import KindNotServedError, KubeError
 from perfrun.render.context import (

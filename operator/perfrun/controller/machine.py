@@ -8,19 +8,17 @@ same decision and misses none."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from perfrun.api.perfrun import PerfRunSpec
 from perfrun.api.status import TERMINAL_PHASES, ConditionType, PerfRunStatus, Phase, Verdict
+from perfrun.api.times import parse_time, rfc3339
 from perfrun.api.types import parse_duration
 from perfrun.controller.conditions import Outcome
 from perfrun.controller.observed import Observed
 from perfrun.controller.progress import describe
-
-MIGRATIONS_JOB = "migrations"
-DATASET_JOB = "dataset"
-LOAD_JOB = "load"
+from perfrun.render.jobs import DATASET_JOB, LOAD_JOB, MIGRATIONS_JOB
 
 
 class Action(StrEnum):
@@ -57,14 +55,6 @@ class Plan:
     updates: dict[str, object] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _after(start: str, duration: str) -> datetime:
@@ -290,8 +280,7 @@ def _loading(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now: 
 
 def drain_wait(spec: PerfRunSpec) -> float:
     """Seconds to wait after the load stops before judging: the longest drain gate's 'within'."""
-    waits = [parse_duration(g.within) for g in spec.analysis.gates if g.within]
-    return max(waits, default=0.0)
+    return spec.analysis.drain_horizon_s()
 
 
 def _analyzing(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now: datetime) -> Plan:

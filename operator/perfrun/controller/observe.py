@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from perfrun.api.status import LoadProgress
-from perfrun.controller.machine import DATASET_JOB, LOAD_JOB, MIGRATIONS_JOB
 from perfrun.controller.observed import JobState, Observed, PodFailure
 from perfrun.controller.progress import sum_progress
 from perfrun.kube.client import Kube
 from perfrun.render.context import LABEL_RUN, RunContext
-from perfrun.render.jobs import LOAD_PROGRESS_CONFIGMAP
+from perfrun.render.jobs import DATASET_JOB, LOAD_JOB, LOAD_PROGRESS_CONFIGMAP, MIGRATIONS_JOB
 
 # Container states that waiting will not fix: the run fails with the reason by name.
 FATAL_WAITING = frozenset(

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from perfrun.api.perfrun import PerfRun
 from perfrun.api.status import TERMINAL_PHASES, PerfRunStatus, Phase
-from perfrun.controller.machine import Action, Event, Plan, decide, rfc3339
+from perfrun.api.times import rfc3339
+from perfrun.controller.machine import Action, Event, Plan, decide
 from perfrun.controller.observe import observe, observe_namespace
 from perfrun.controller.observed import Observed
 from perfrun.controller.preflight import preflight
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Outcome:
+class ReconcileResult:
     """What one reconcile wants written: a status merge patch and events."""
 
     patch: dict[str, Any]
@@ -50,15 +51,15 @@ def context_for(body: dict[str, Any], settings: OperatorSettings) -> RunContext:
     )
 
 
-def _invalid(body: dict[str, Any], problems: list[str], now: datetime) -> Outcome:
+def _invalid(body: dict[str, Any], problems: list[str], now: datetime) -> ReconcileResult:
     """A stored object our models refuse (e.g. applied before a CRD upgrade)."""
     status = PerfRunStatus.model_validate(body.get("status") or {})
     if status.phase == Phase.INVALID:
-        return Outcome({})
+        return ReconcileResult({})
     plan = Plan(Phase.INVALID, "InvalidSpec", "; ".join(problems))
     plan.events.append(Event("Warning", "InvalidSpec", plan.message))
     new = next_status(status, plan, body["metadata"].get("generation"), now)
-    return Outcome(status_patch(status, new), plan.events, Phase.INVALID)
+    return ReconcileResult(status_patch(status, new), plan.events, Phase.INVALID)
 
 
 def reconcile(
@@ -66,7 +67,7 @@ def reconcile(
     kube: Kube,
     settings: OperatorSettings,
     now: datetime | None = None,
-) -> Outcome:
+) -> ReconcileResult:
     now = now or datetime.now(UTC)
     try:
         run = PerfRun.model_validate(
@@ -101,7 +102,7 @@ def reconcile(
     for action in plan.actions:
         _act(action, run, ctx, kube, environment, observed, plan, status, now)
     new = next_status(status, plan, body["metadata"].get("generation"), now)
-    return Outcome(status_patch(status, new), plan.events, plan.phase)
+    return ReconcileResult(status_patch(status, new), plan.events, plan.phase)
 
 
 def _apply_missing(kube: Kube, manifests: list[dict[str, Any]], missing: set[str] | None) -> None:
@@ -130,14 +131,14 @@ def _act(
         _apply_missing(kube, environment, missing)
     elif action in (Action.RUN_MIGRATIONS, Action.RUN_DATASET, Action.RUN_LOAD):
         job_name, render = {
-            Action.RUN_MIGRATIONS: ("migrations", render_jobs.migrations_job),
-            Action.RUN_DATASET: ("dataset", render_jobs.dataset_job),
-            Action.RUN_LOAD: ("load", render_jobs.load_job),
+            Action.RUN_MIGRATIONS: (render_jobs.MIGRATIONS_JOB, render_jobs.migrations_job),
+            Action.RUN_DATASET: (render_jobs.DATASET_JOB, render_jobs.dataset_job),
+            Action.RUN_LOAD: (render_jobs.LOAD_JOB, render_jobs.load_job),
         }[action]
         if job_name not in observed.jobs:
             _apply_missing(kube, render(run, ctx), None)
     elif action == Action.STOP_LOAD:
-        kube.delete("batch/v1", "Job", "load", ctx.namespace)
+        kube.delete("batch/v1", "Job", render_jobs.LOAD_JOB, ctx.namespace)
     elif action == Action.ANALYZE:
         from perfrun.controller.analyze import analyze_run
 

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from perfrun.api.status import PerfRunStatus
+from perfrun.api.times import rfc3339
 from perfrun.controller.conditions import merge_conditions, summary_conditions
-from perfrun.controller.machine import Plan, rfc3339
+from perfrun.controller.machine import Plan
 
 
 def next_status(

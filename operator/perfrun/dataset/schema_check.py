@@ -166,7 +166,7 @@ def _column_problems(
         ptable, pcol = spec.parent_ref
         plive = live.get(ptable)
         pc = plive.columns.get(pcol) if plive else None
-        fits = pc is None or pc.category == cat or cat == _STRING
+        fits = pc is None or cat in (pc.category, _STRING)
         if not fits and pc is not None:
             out.append(
                 f"copies {ptable}.{pcol} of type {pc.type_name} but is of type {col.type_name}"

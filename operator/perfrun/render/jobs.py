@@ -18,6 +18,10 @@ from perfrun.render.context import RunContext
 from perfrun.render.meta import Manifest, config_map, obj
 from perfrun.render.pods import metrics_port, pod_template, scrape_annotations
 
+# The Jobs of a run, by name: rendered here, watched and judged by the controller.
+MIGRATIONS_JOB = "migrations"
+DATASET_JOB = "dataset"
+LOAD_JOB = "load"
 CONFIG_DIR = "/etc/perfrun"
 RUN_SERVICE_ACCOUNT = "perfrun-run"
 LOAD_METRICS_PORT = 9464
@@ -118,7 +122,9 @@ def migrations_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
         extra=spec.pod_metadata,
     )
     deadline = max(1, math.ceil(parse_duration(spec.timeout)))
-    return [job(ctx, "migrations", template, backoff_limit=spec.backoff_limit, deadline_s=deadline)]
+    return [
+        job(ctx, MIGRATIONS_JOB, template, backoff_limit=spec.backoff_limit, deadline_s=deadline)
+    ]
 
 
 def dataset_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
@@ -157,7 +163,7 @@ def dataset_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
             component="dataset",
             role="dataset",
         ),
-        job(ctx, "dataset", template, backoff_limit=0, deadline_s=deadline),
+        job(ctx, DATASET_JOB, template, backoff_limit=0, deadline_s=deadline),
     ]
 
 
@@ -222,7 +228,7 @@ def load_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
         *written_by_pods,
         job(
             ctx,
-            "load",
+            LOAD_JOB,
             template,
             backoff_limit=0,
             deadline_s=load_deadline_s(run),
