@@ -12,7 +12,6 @@ import yaml
 from tests.render.helpers import by_kind, context, pod_templates, variant
 
 from perfrun.api import PerfRun
-from perfrun.render import images
 from perfrun.render.components import components
 from perfrun.render.pods import METRICS_PORT_NAME
 from perfrun.render.prometheus import config, prometheus
@@ -94,7 +93,7 @@ def test_postgres(full: PerfRun) -> None:
         "work_mem=8MB",
     ]
     assert db["readinessProbe"]["exec"]["command"][0] == "pg_isready"
-    assert exporter["image"] == images.POSTGRES_EXPORTER
+    assert exporter["image"] == "quay.io/prometheuscommunity/postgres-exporter:v0.15.0"
     assert exporter["ports"][0]["name"] == METRICS_PORT_NAME
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9187"
     (claim,) = sts["spec"]["volumeClaimTemplates"]
@@ -161,7 +160,7 @@ def test_redis(full: PerfRun) -> None:
     ]
     assert redis["env"][0]["valueFrom"]["secretKeyRef"]["key"] == "CACHE_PASSWORD"
     assert "readinessProbe" in redis
-    assert exporter["image"] == images.REDIS_EXPORTER
+    assert exporter["image"] == "oliver006/redis_exporter:v1.62.0"
     assert exporter["ports"][0]["name"] == METRICS_PORT_NAME
     assert by_kind(objs, "Service")["cache"]["spec"]["ports"][0]["port"] == 6379
 
@@ -206,7 +205,7 @@ def test_prometheus_scrapes_the_run_namespace_only(full: PerfRun) -> None:
     assert config(ctx)["global"]["scrape_interval"] == "5s"
     assert by_kind(objs, "Service")["prometheus"]["spec"]["ports"][0]["port"] == 9090
     dep = by_kind(objs, "Deployment")["prometheus"]
-    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == images.PROMETHEUS
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "prom/prometheus:v2.53.2"
 
 
 def test_no_prometheus_when_not_embedded() -> None:

@@ -93,11 +93,16 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
+    try:  # a malformed setting stops the start with its name, not a traceback
+        from_env = OperatorSettings.from_env()
+    except ValueError as exc:
+        raise SystemExit(f"perfrun operator: {exc}") from None
+
     from perfrun.controller import handlers  # registers the handlers
 
     lifetime = args.peering_lifetime
     if lifetime is None:
-        lifetime = OperatorSettings.from_env().peering_lifetime
+        lifetime = from_env.peering_lifetime
     if lifetime < MIN_PEERING_LIFETIME:
         raise SystemExit(f"--peering-lifetime: at least {MIN_PEERING_LIFETIME} seconds")
     me = identity()

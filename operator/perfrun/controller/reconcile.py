@@ -48,6 +48,8 @@ def context_for(body: dict[str, Any], settings: OperatorSettings) -> RunContext:
         image=settings.image,
         storage_class=settings.storage_class,
         secret_seed=settings.secret_seed,
+        images=settings.images,
+        placement=settings.placement(),
     )
 
 

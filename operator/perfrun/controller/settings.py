@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from perfrun import __version__
+from perfrun.render.images import DEFAULT_MAP, PERFRUN, ImageMap, parse_image_map
+from perfrun.render.placement import (
+    Placement,
+    PullSecret,
+    parse_node_selector,
+    parse_pull_secret_names,
+    parse_tolerations,
+)
+
+# Where the chart mounts each pull secret named in PERFRUN_IMAGE_PULL_SECRETS (one folder each).
+PULL_SECRET_DIR = "/etc/perfrun/pull-secrets"
 
 
 @dataclass(frozen=True)
@@ -21,15 +34,58 @@ class OperatorSettings:
     secret_seed: str = ""
     # kopf's peering lifetime: a replica counts as alive this long after its last keep-alive
     peering_lifetime: int = 60
+    # Role -> image template and default version (PERFRUN_IMAGES, PERFRUN_DEFAULT_VERSIONS).
+    images: ImageMap = DEFAULT_MAP
+    # On every run pod: PERFRUN_NODE_SELECTOR, PERFRUN_TOLERATIONS (JSON) and the pull
+    # secrets PERFRUN_IMAGE_PULL_SECRETS names, read from PERFRUN_PULL_SECRET_DIR/NAME/.
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, Any], ...] = ()
+    pull_secret_names: tuple[str, ...] = ()
+    pull_secret_dir: str = PULL_SECRET_DIR
+
+    def placement(self) -> Placement:
+        """Placement for one run, with the pull secrets as mounted now (a rotated Secret is
+        picked up by the next run). A named secret that is not mounted is an error."""
+        secrets = []
+        for name in self.pull_secret_names:
+            path = Path(self.pull_secret_dir) / name / ".dockerconfigjson"
+            try:
+                secrets.append(PullSecret(name, path.read_text()))
+            except OSError as exc:
+                raise RuntimeError(
+                    f"PERFRUN_IMAGE_PULL_SECRETS: {name}: cannot read {path}: {exc.strerror}"
+                ) from None
+        return Placement(self.node_selector, self.tolerations, tuple(secrets))
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
+        """Raises ValueError naming the variable when a setting is malformed."""
+        env = os.environ
+        images = parse_image_map(
+            env.get("PERFRUN_IMAGES", ""),
+            env.get("PERFRUN_DEFAULT_VERSIONS", ""),
+            perfrun_version=__version__,
+        )
+        names = tuple(parse_pull_secret_names(env.get("PERFRUN_IMAGE_PULL_SECRETS", "")))
+        secret_dir = env.get("PERFRUN_PULL_SECRET_DIR") or PULL_SECRET_DIR
+        for name in names:
+            if not (Path(secret_dir) / name / ".dockerconfigjson").is_file():
+                raise ValueError(
+                    f"PERFRUN_IMAGE_PULL_SECRETS: {name}: no {secret_dir}/{name}/.dockerconfigjson"
+                    " (mount the kubernetes.io/dockerconfigjson Secret there)"
+                )
         return cls(
-            image=os.environ.get("PERFRUN_IMAGE", f"ghcr.io/perfrun/perfrun:{__version__}"),
+            # PERFRUN_IMAGE (older, still honoured) wins over the map's perfrun role.
+            image=env.get("PERFRUN_IMAGE") or images.image(PERFRUN),
             storage_class=os.environ.get("PERFRUN_STORAGE_CLASS") or None,
             interval=float(os.environ.get("PERFRUN_RECONCILE_INTERVAL", "2")),
             janitor_interval=float(os.environ.get("PERFRUN_JANITOR_INTERVAL", "30")),
             kubeconfig=os.environ.get("KUBECONFIG") or None,
             secret_seed=os.environ.get("PERFRUN_SECRET_SEED", ""),
             peering_lifetime=int(os.environ.get("PERFRUN_PEERING_LIFETIME", "60")),
+            images=images,
+            node_selector=parse_node_selector(env.get("PERFRUN_NODE_SELECTOR", "")),
+            tolerations=parse_tolerations(env.get("PERFRUN_TOLERATIONS", "")),
+            pull_secret_names=names,
+            pull_secret_dir=secret_dir,
         )

@@ -7,6 +7,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from perfrun.render.images import ImageMap
+from perfrun.render.placement import Placement
+
 MANAGED_BY = "perfrun-operator"
 LABEL_RUN = "perfrun.dev/run"
 LABEL_PERFRUN = "perfrun.dev/perfrun"
@@ -53,6 +56,10 @@ class RunContext:
     # `kubernetes` Service's endpoints); empty means any address, on api_server_ports only.
     api_server_cidrs: tuple[str, ...] = ()
     api_server_ports: tuple[int, ...] = (443, 6443)
+    # The operator's image map (role -> image) and what every pod gets: nodeSelector,
+    # tolerations, image pull secrets.
+    images: ImageMap = field(default_factory=ImageMap)
+    placement: Placement = field(default_factory=Placement)
 
     @property
     def namespace(self) -> str:

@@ -44,7 +44,8 @@ def pod_template(
     """A pod template labelled with the run and its part. Pods get no API token unless they
     are given a ServiceAccount (only the load pods and Prometheus talk to the API server),
     and no service-link environment (production pods do not see one either). The user's
-    ``extra`` labels and annotations come first, so the run's own always win."""
+    ``extra`` labels and annotations come first, so the run's own always win. Every pod gets
+    the operator's placement (nodeSelector, tolerations) and image pull secrets."""
     labels = {**(extra.labels if extra else {}), **ctx.part_labels(component, role)}
     merged = {**(extra.annotations if extra else {}), **(annotations or {})}
     metadata: dict[str, Any] = {"labels": labels}
@@ -55,6 +56,7 @@ def pod_template(
         "enableServiceLinks": False,
         "securityContext": security,
         "containers": containers,
+        **ctx.placement.pod_spec_fields(),
     }
     if service_account is not None:
         spec["serviceAccountName"] = service_account

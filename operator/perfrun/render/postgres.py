@@ -52,7 +52,7 @@ def postgres(run: PerfRun, ctx: RunContext, component: Component) -> list[Manife
     name = component.name
     main: dict[str, Any] = {
         "name": "postgres",
-        "image": images.component_image(component),
+        "image": ctx.images.component(component),
         "env": [
             {"name": "POSTGRES_USER", "value": conn.user},
             {"name": "POSTGRES_DB", "value": conn.database},
@@ -90,7 +90,7 @@ def postgres(run: PerfRun, ctx: RunContext, component: Component) -> list[Manife
         main["args"] = args
     exporter = {
         "name": "exporter",
-        "image": images.POSTGRES_EXPORTER,
+        "image": ctx.images.image(images.POSTGRES_EXPORTER),
         "env": [
             {
                 "name": "DATA_SOURCE_URI",

@@ -101,7 +101,7 @@ def prometheus(run: PerfRun, ctx: RunContext) -> list[Manifest]:
     text = yaml.safe_dump(config(ctx), sort_keys=False)
     container = {
         "name": "prometheus",
-        "image": images.PROMETHEUS,
+        "image": ctx.images.image(images.PROMETHEUS),
         "args": [
             f"--config.file={CONFIG_DIR}/prometheus.yml",
             "--storage.tsdb.path=/prometheus",

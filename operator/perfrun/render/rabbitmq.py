@@ -43,7 +43,7 @@ def rabbitmq(run: PerfRun, ctx: RunContext, component: Component) -> list[Manife
     config_name = f"{name}-config"
     main: dict[str, Any] = {
         "name": "rabbitmq",
-        "image": images.component_image(component),
+        "image": ctx.images.component(component),
         "env": [
             {"name": "RABBITMQ_DEFAULT_USER", "value": conn.user},
             secret_env("RABBITMQ_DEFAULT_PASS", conn.password_key),

@@ -34,7 +34,7 @@ def redis(
     name = component.name
     main: dict[str, Any] = {
         "name": "redis",
-        "image": images.component_image(component),
+        "image": ctx.images.component(component),
         "args": [
             "redis-server",
             "--requirepass",
@@ -60,7 +60,7 @@ def redis(
     }
     exporter = {
         "name": "exporter",
-        "image": images.REDIS_EXPORTER,
+        "image": ctx.images.image(images.REDIS_EXPORTER),
         "env": [
             {"name": "REDIS_ADDR", "value": f"redis://127.0.0.1:{PORT}"},
             secret_env("REDIS_PASSWORD", conn.password_key),
