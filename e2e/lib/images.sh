@@ -193,6 +193,18 @@ PY
 	rm -rf "$dir"
 }
 
+# What RUN steps need to reach PyPI the way this host does: its CA bundle (a proxy's CA, where
+# there is one) mounted read-only for the build only, and its index if it sets one.
+build_network_args() {
+	local ca="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
+	if [ -s "$ca" ]; then
+		printf '%s\n' --volume "$ca:/run/perfrun-build-ca.crt:ro" --build-arg PIP_CERT=/run/perfrun-build-ca.crt
+	fi
+	if [ -n "${PIP_INDEX_URL:-}" ]; then
+		printf '%s\n' --build-arg "PIP_INDEX_URL=$PIP_INDEX_URL"
+	fi
+}
+
 # Build one image unless its archive for the current inputs exists. Prints nothing.
 build_one() {
 	local name="$1" key archive refile context tmp version ref started
@@ -208,7 +220,9 @@ build_one() {
 	context="$(image_context "$name")"
 	tmp="$IMAGES_REGISTRY/build/$name:$key"
 	ilog "$name: building (inputs $key)"
-	(cd "$REPO_DIR" && bh bud --isolation chroot --pull-never --layers=false -q \
+	local extra=()
+	mapfile -t extra < <(build_network_args)
+	(cd "$REPO_DIR" && bh bud --isolation chroot --pull-never --layers=false -q "${extra[@]}" \
 		-f "images/$name/Containerfile" -t "$tmp" "$context") >&2
 	version="$(read_version "$name" "$tmp")"
 	ref="$IMAGES_REGISTRY/$name:$version"
