@@ -52,8 +52,9 @@ from perfrun.kube.client import Kube, load_api_client
 from perfrun.kube.proxy import api_server_route
 from perfrun.kube.reports import report_name
 from perfrun.load.metrics import LoadMetrics
+from perfrun.load.schedule import Step
 from perfrun.load.stats import Recorder
-from perfrun.load.summary import build, dumps
+from perfrun.load.summary import build, dumps, steps_json
 from perfrun.render import prometheus as render_prometheus
 from perfrun.render.context import LABEL_PERFRUN, LABEL_RUN, RunContext
 
@@ -111,7 +112,7 @@ def load_data(host_prometheus: PrometheusServer) -> Iterator[LoadData]:
                 started_at=started.isoformat(),
                 ended_at=ended.isoformat(),
                 duration_s=end - start,
-                steps=[{"index": 1, "rate": 2000, "startSeconds": 0, "endSeconds": end - start}],
+                steps=steps_json((Step(0, 2000, 0.0, end - start),), [rec.totals()[0]]),
                 decisions=[],
                 creations={},
                 target={"url": "http://api:8080", "reachable": True},
