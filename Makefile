@@ -28,9 +28,10 @@ images: system-deps
 	bash e2e/images.sh build
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests bench e2e
-	$(VENV)/bin/ruff format --check operator tests bench e2e
+	$(VENV)/bin/ruff check operator tests bench e2e examples
+	$(VENV)/bin/ruff format --check operator tests bench e2e examples
 	$(VENV)/bin/mypy
+	MYPYPATH=examples/shop $(VENV)/bin/mypy -p shop
 	$(VENV)/bin/lint-imports
 
 # The README's test command: set-up, quality gates, then every test (none skipped in CI).

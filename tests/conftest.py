@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.support.operator",
     "tests.support.prometheus",
     "tests.support.postgres",
+    "tests.support.redis",
     "tests.support.loadservers",
 ]

@@ -17,7 +17,7 @@ IMAGES_TSV="$IMAGES_CACHE/images.tsv"
 
 # Every image, in build order. `perfrun` builds from the repository root (it packages the
 # operator); the others from their own folder.
-ALL_IMAGES=(pause perfrun postgres redis rabbitmq prometheus postgres-exporter redis-exporter nginx)
+ALL_IMAGES=(pause perfrun postgres redis rabbitmq prometheus postgres-exporter redis-exporter nginx shop)
 
 ilog() { printf '[images] %s\n' "$*" >&2; }
 idie() {
@@ -42,6 +42,7 @@ image_version_source() {
 	postgres-exporter) echo "dpkg:prometheus-postgres-exporter:vfull" ;;
 	redis-exporter) echo "dpkg:prometheus-redis-exporter:vfull" ;;
 	nginx) echo "dpkg:nginx:minor" ;;
+	shop) echo "fixed:$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO_DIR/examples/shop/shop/__init__.py")" ;;
 	*) idie "unknown image '$1' (known: ${ALL_IMAGES[*]})" ;;
 	esac
 }
@@ -50,12 +51,14 @@ image_version_source() {
 image_context() {
 	case "$1" in
 	perfrun) echo "." ;;
+	shop) echo "examples/shop" ;;
 	*) echo "images/$1" ;;
 	esac
 }
 image_inputs() {
 	case "$1" in
 	perfrun) echo "images/perfrun pyproject.toml README.md operator/perfrun" ;;
+	shop) echo "images/shop examples/shop/shop examples/shop/.containerignore" ;;
 	*) echo "images/$1" ;;
 	esac
 }
