@@ -65,7 +65,17 @@ node_ready() {
 	[[ "$(kctl get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == "True" ]]
 }
 
-node_up_to_date() { node_all_running && node_ready && node_config_current; }
+# Every archive listed in images.tsv has been imported (stamps by archive name).
+node_images_current() {
+	local name ref archive
+	[[ -f "$IMAGES_TSV" ]] || return 1
+	while IFS=$'\t' read -r name ref archive; do
+		[[ -n "$name" && "$name" != \#* ]] || continue
+		[[ -f "$NODE_DIR/imported/$(basename "$archive")" ]] || return 1
+	done <"$IMAGES_TSV"
+}
+
+node_up_to_date() { node_all_running && node_ready && node_config_current && node_images_current; }
 
 # ---- network -----------------------------------------------------------------------------
 node_net_up() {
@@ -406,6 +416,14 @@ node_import_images() {
 	done <"$IMAGES_TSV"
 }
 
+# The images (e2e/images.sh build: cached by the hash of each image's inputs, so this is quick
+# when nothing changed), unless PERFRUN_IMAGES_TSV names a list made elsewhere.
+node_build_images() {
+	if [[ -z "${PERFRUN_IMAGES_TSV:-}" && -f "$E2E_DIR/images.sh" ]]; then
+		bash "$E2E_DIR/images.sh" build >&2 || die "e2e/images.sh build failed"
+	fi
+}
+
 # ---- up / down -----------------------------------------------------------------------------
 containerd_ready() { "$(bin_path ctr)" --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; }
 nsx_http_ok() { nsx curl -fsS --max-time 3 "http://127.0.0.1:$1$2" >/dev/null; }
@@ -414,7 +432,9 @@ dns_endpoint_ready() { nsx_http_ok "$COREDNS_READY_PORT" /ready; }
 node_up() {
 	local start=$SECONDS
 	ensure_built
-	if node_up_to_date; then
+	node_build_images
+	if node_all_running && node_ready && node_config_current; then
+		node_import_images
 		log "node $NODE_NAME already running and Ready"
 		return 0
 	fi
