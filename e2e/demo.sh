@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 EXAMPLE="${1:-examples/perfrun-minimal.yaml}"
 NS="${PERFRUN_DEMO_NAMESPACE:-perfrun-demo}"
 bash e2e/cluster.sh up
-export KUBECONFIG="$(bash e2e/cluster.sh kubeconfig)"
-export PATH="$(bash e2e/cluster.sh bin-dir):$PATH"
+KUBECONFIG="$(bash e2e/cluster.sh kubeconfig)"
+PATH="$(bash e2e/cluster.sh bin-dir):$PATH"
+export KUBECONFIG PATH
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd/perfruns.perfrun.dev --timeout=60s >/dev/null
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null

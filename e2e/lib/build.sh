@@ -11,7 +11,6 @@ NODE_RUNTIME_COMPONENTS=(containerd containerd-shim-runc-v2 ctr bridge host-loca
 NETPOL_COMPONENTS=(kube-network-policies)
 NODE_COMPONENTS=("${NODE_K8S_COMPONENTS[@]}" "${NODE_RUNTIME_COMPONENTS[@]}" "${NETPOL_COMPONENTS[@]}")
 COMPONENTS=("${CP_COMPONENTS[@]}" "${NODE_COMPONENTS[@]}")
-CNI_PLUGINS=(bridge host-local loopback portmap)
 
 version_of() {
 	case "$1" in

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2153 # NODE_NET, NODE_IP, ... are set by cluster.sh
 # The real node: containerd 2 + runc, kubelet, kube-proxy, CoreDNS and kube-network-policies,
 # all host processes inside one network namespace of their own (NODE_NETNS), linked to the
 # host by a veth pair:
@@ -26,7 +26,6 @@ NODE_BRIDGE=perfrun0
 NODE_POD_CIDR="$NODE_NET.0.0/24"
 NODE_POD_GW="$NODE_NET.0.1"
 NODE_CGROUP="perfrun-$NODE_ID"
-NODE_TAINT="perfrun.dev/node=real:NoSchedule"
 NODE_LABEL="perfrun.dev/node=real"
 CLUSTER_DNS_IP=10.96.0.10
 CONTAINERD_SOCK="$NODE_DIR/containerd/containerd.sock"
@@ -79,7 +78,9 @@ node_up_to_date() { node_all_running && node_ready && node_config_current && nod
 
 # ---- network -----------------------------------------------------------------------------
 node_net_up() {
-	command -v nsenter >/dev/null && command -v ip >/dev/null || die "the node needs iproute2 and util-linux (nsenter)"
+	if ! command -v nsenter >/dev/null || ! command -v ip >/dev/null; then
+		die "the node needs iproute2 and util-linux (nsenter)"
+	fi
 	command -v iptables >/dev/null || die "the node needs iptables (apt-get install iptables)"
 	[[ -e "/run/netns/$NODE_NETNS" ]] || ip netns add "$NODE_NETNS"
 	if ! ip link show "$NODE_HOST_VETH" >/dev/null 2>&1; then
@@ -480,6 +481,10 @@ node_up() {
 	wait_until "kube-proxy /healthz" "$UP_TIMEOUT" "$all" -- nsx_http_ok "$KUBE_PROXY_HEALTHZ_PORT" /healthz
 	wait_until "CoreDNS /ready" "$UP_TIMEOUT" "$all" -- dns_endpoint_ready
 	wait_until "node $NODE_NAME to be Ready" "$UP_TIMEOUT" "$all" -- node_ready
+	# registerWithTaints applies only when the Node object is created: keep taint and label on
+	# a Node that outlived a restart too
+	kctl taint node "$NODE_NAME" perfrun.dev/node=real:NoSchedule --overwrite >/dev/null
+	kctl label node "$NODE_NAME" "$NODE_LABEL" --overwrite >/dev/null
 	node_stamp >"$NODE_DIR/config.sha"
 	log "node $NODE_NAME Ready in $((SECONDS - start))s (netns $NODE_NETNS, pods $NODE_POD_CIDR)"
 }

@@ -10,7 +10,7 @@ issue_cert() {
 	[[ -f "$d/$name.crt" && -f "$d/$name.spec" && "$(cat "$d/$name.spec")" == "$spec" ]] && return 0
 	[[ -n "$o" ]] && subj="/O=$o/CN=$cn"
 	(
-		cd "$d"
+		cd "$d" || exit 1
 		umask 077
 		openssl req -new -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "$subj" 2>/dev/null
 		{
@@ -34,7 +34,7 @@ gen_certs() {
 		rm -rf "$d"
 		mkdir -p "$d"
 		(
-			cd "$d"
+			cd "$d" || exit 1
 			umask 077
 			openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
 				-subj "/CN=perfrun-e2e-ca" -addext "basicConstraints=critical,CA:TRUE" \
