@@ -470,6 +470,24 @@ def test_p99_regression_beyond_tolerance_fails_naming_metric_and_numbers(
     assert report.verdict == "Failed"
 
 
+def test_a_first_run_with_promote_as_only_passes_and_becomes_the_baseline(
+    make_run: Callable[[dict[str, Any] | None], Run],
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    load_data: LoadData,
+) -> None:
+    """baseline: {promoteAs} without a name is the first run of a series: nothing compared,
+    a pass promoted -- and the API server admits it."""
+    run = make_run({"promoteAs": "first-main"})
+    status = _status_after(run, run.analyze())
+
+    assert status.verdict == "Passed", status.message
+    assert status.results is not None and status.results.regressions == []
+    assert "promoted as PerfBaseline first-main" in (status.message or "")
+    promoted = kube_cluster.get_json("perfbaseline", "first-main", "-n", kube_namespace)
+    assert promoted["spec"]["values"]["p99Ms"] == load_data.p99_ms
+
+
 def test_missing_baseline_is_inconclusive_and_names_it(
     make_run: Callable[[dict[str, Any] | None], Run],
     kube_cluster: KubeCluster,

@@ -115,7 +115,7 @@ def test_a_spec_image_wins_over_the_map(full: PerfRun) -> None:
     ctx = dataclasses.replace(context(full), images=LOCAL)
     got = images_of(render_everything(full, ctx))
     assert got["StatefulSet/db/postgres"] == "docker.io/library/postgres:16.4"
-    assert got["Deployment/api/api"] == "ghcr.io/acme/shop:1.8.0"
+    assert got["Deployment/api/api"] == "perfrun.local/shop:1.8.0"
 
 
 def test_every_pod_gets_pull_secrets_and_placement(run: PerfRun) -> None:

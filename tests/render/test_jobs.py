@@ -20,7 +20,7 @@ def test_migrations_job(full: PerfRun) -> None:
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     (c,) = pod["containers"]
-    assert c["args"] == ["migrate"] and c["command"] == ["/app/shop"]
+    assert c["args"] == ["migrate"] and c["command"] == ["/usr/local/bin/shop"]
     assert c["envFrom"] == [{"secretRef": {"name": "perfrun-connections"}}]
 
 

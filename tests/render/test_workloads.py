@@ -20,12 +20,15 @@ def test_workload_deployments_and_services(full: PerfRun) -> None:
     api = deployments["api"]
     assert api["spec"]["replicas"] == 3
     (c,) = api["spec"]["template"]["spec"]["containers"]
-    assert c["image"] == "ghcr.io/acme/shop:1.8.0"
-    assert c["command"] == ["/app/shop"] and c["args"] == ["serve"]
-    assert {"name": "LOG_LEVEL", "value": "info"} in c["env"]
+    assert c["image"] == "perfrun.local/shop:1.8.0"
+    assert c["command"] == ["/usr/local/bin/shop"] and c["args"] == ["serve"]
+    assert {"name": "SHOP_DB_POOL", "value": "20"} in c["env"]
     assert c["envFrom"] == [{"secretRef": {"name": "perfrun-connections"}}]
     assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9100, "protocol": "TCP"},
+    ]
     assert services["api"]["spec"]["ports"][0]["port"] == 8080
     assert services["api"]["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
     worker = deployments["worker"]
@@ -70,6 +73,11 @@ def test_workload_metrics_port_is_a_scrape_target() -> None:
 
 
 def test_workload_without_metrics_is_not_scraped(full: PerfRun) -> None:
-    for dep in by_kind(workloads(full, context(full)), "Deployment").values():
+    def no_metrics(doc: dict[str, Any]) -> None:
+        for w in doc["spec"]["environment"]["workloads"]:
+            w.pop("metrics", None)
+
+    run = variant("perfrun-full.yaml", no_metrics)
+    for dep in by_kind(workloads(run, context(run)), "Deployment").values():
         annotations = dep["spec"]["template"]["metadata"].get("annotations", {})
         assert "prometheus.io/scrape" not in annotations
