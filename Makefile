@@ -41,7 +41,7 @@ test: setup lint
 
 # Unit tests only: no cluster, no services.
 test-fast: venv
-	$(VENV)/bin/pytest -m "not cluster and not services" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not cluster and not services and not images" $(PYTEST_ARGS)
 
 # crds/ (generated, plus kopf's peering CRDs) and its exact copy in the Helm chart.
 crd: venv

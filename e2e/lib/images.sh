@@ -197,14 +197,11 @@ PY
 }
 
 # What RUN steps need to reach PyPI the way this host does: its CA bundle (a proxy's CA, where
-# there is one) mounted read-only for the build only, and its index if it sets one.
+# there is one) mounted read-only for the build only.
 build_network_args() {
 	local ca="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
 	if [ -s "$ca" ]; then
 		printf '%s\n' --volume "$ca:/run/perfrun-build-ca.crt:ro" --build-arg PIP_CERT=/run/perfrun-build-ca.crt
-	fi
-	if [ -n "${PIP_INDEX_URL:-}" ]; then
-		printf '%s\n' --build-arg "PIP_INDEX_URL=$PIP_INDEX_URL"
 	fi
 }
 
@@ -225,7 +222,7 @@ build_one() {
 	ilog "$name: building (inputs $key)"
 	local extra=()
 	mapfile -t extra < <(build_network_args)
-	(cd "$REPO_DIR" && bh bud --isolation chroot --pull-never --layers=false -q "${extra[@]}" \
+	(cd "$REPO_DIR" && bh bud --isolation chroot --pull-never --layers -q "${extra[@]}" \
 		-f "images/$name/Containerfile" -t "$tmp" "$context") >&2
 	version="$(read_version "$name" "$tmp")"
 	ref="$IMAGES_REGISTRY/$name:$version"
