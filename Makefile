@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup system-deps venv cluster-build images lint test test-fast crd demo clean
 
-setup: system-deps venv cluster-build
+setup: system-deps venv cluster-build images
 
 system-deps:
 	bash scripts/install-system-deps.sh
