@@ -57,7 +57,7 @@ image_context() {
 }
 image_inputs() {
 	case "$1" in
-	perfrun) echo "images/perfrun pyproject.toml README.md operator/perfrun" ;;
+	perfrun) echo "images/perfrun pyproject.toml operator/perfrun" ;;
 	shop) echo "images/shop examples/shop/shop examples/shop/.containerignore" ;;
 	*) echo "images/$1" ;;
 	esac
