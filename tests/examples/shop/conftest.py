@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from tests.support.cluster import poll_until
 from tests.support.postgres import PostgresServer, _admin
-from tests.support.prometheus import RabbitMQ, free_port
+from tests.support.prometheus import RabbitMQ
 from tests.support.redis import RedisServer
+from tests.support.waiting import free_port, poll_until
 
 REPO = Path(__file__).resolve().parents[3]
 SHOP_DIR = REPO / "examples" / "shop"

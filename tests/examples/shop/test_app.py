@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import requests
 from tests.examples.shop.conftest import Shop, ShopDatabase, example, metric
-from tests.support.cluster import poll_until
+from tests.support.waiting import poll_until
 
 from perfrun.api.dataset import Dataset
 from perfrun.dataset.plan import build_plan

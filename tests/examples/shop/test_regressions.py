@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 from tests.examples.shop.conftest import Shop, load_section, metric
-from tests.support.cluster import poll_until
 from tests.support.loadservers import run_load
+from tests.support.waiting import poll_until
 
 pytestmark = pytest.mark.services
 
