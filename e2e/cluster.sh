@@ -7,6 +7,7 @@
 #   e2e/cluster.sh build [--control-plane]   build pinned binaries into ~/.cache/perfrun/bin (cached)
 #   e2e/cluster.sh up [--with-node]          start the cluster (idempotent), wait until it is ready
 #   e2e/cluster.sh node-down                 stop the real node only (the control plane stays)
+#   e2e/cluster.sh node-env                  print KEY=VALUE facts of the real node (netns, paths)
 #   e2e/cluster.sh down [--purge]            stop every process; --purge also deletes the state
 #   e2e/cluster.sh status                    what runs
 #   e2e/cluster.sh kubeconfig                print the admin kubeconfig path
@@ -181,7 +182,7 @@ versions_line() {
 }
 
 usage() {
-	sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -190,6 +191,7 @@ main() {
 	case "$verb" in
 	build) cmd_build "$@" ;;
 	up) cmd_up "$@" ;;
+	node-env) node_env ;;
 	node-down)
 		take_lock "$RUN_DIR.lock"
 		node_down

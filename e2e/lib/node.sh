@@ -458,7 +458,7 @@ node_up() {
 	write_kubelet_config
 	write_kube_proxy_config
 	write_coredns_config
-	apply_node_objects
+	wait_until "the node's RBAC and kube-dns objects" 60 "" -- apply_node_objects
 
 	local cdir path
 	cdir="$(dirname "$(bin_path containerd)")"
@@ -483,8 +483,9 @@ node_up() {
 	wait_until "node $NODE_NAME to be Ready" "$UP_TIMEOUT" "$all" -- node_ready
 	# registerWithTaints applies only when the Node object is created: keep taint and label on
 	# a Node that outlived a restart too
-	kctl taint node "$NODE_NAME" perfrun.dev/node=real:NoSchedule --overwrite >/dev/null
-	kctl label node "$NODE_NAME" "$NODE_LABEL" --overwrite >/dev/null
+	wait_until "the taint on $NODE_NAME" 60 "$all" -- \
+		kctl taint node "$NODE_NAME" perfrun.dev/node=real:NoSchedule --overwrite
+	wait_until "the label on $NODE_NAME" 60 "$all" -- kctl label node "$NODE_NAME" "$NODE_LABEL" --overwrite
 	node_stamp >"$NODE_DIR/config.sha"
 	log "node $NODE_NAME Ready in $((SECONDS - start))s (netns $NODE_NETNS, pods $NODE_POD_CIDR)"
 }
@@ -532,6 +533,26 @@ node_down() {
 	rm -rf "$NODE_STATE"
 	node_net_down
 	rm -f "$NODE_DIR/config.sha"
+}
+
+# KEY=VALUE lines for tests and people: where the node's pieces are.
+node_env() {
+	cat <<EOF
+NODE_NAME=$NODE_NAME
+NODE_NETNS=$NODE_NETNS
+NODE_IP=$NODE_IP
+NODE_HOST_IP=$NODE_HOST_IP
+NODE_POD_CIDR=$NODE_POD_CIDR
+NODE_BRIDGE=$NODE_BRIDGE
+NODE_DIR=$NODE_DIR
+NODE_CGROUP=$NODE_CGROUP
+NODE_STATE=$NODE_STATE
+CONTAINERD_SOCK=$CONTAINERD_SOCK
+CTR=$(bin_path ctr)
+IMAGES_TSV=$IMAGES_TSV
+NODE_SELECTOR={"perfrun.dev/node": "real"}
+NODE_TOLERATIONS=[{"key": "perfrun.dev/node", "operator": "Exists", "effect": "NoSchedule"}]
+EOF
 }
 
 node_status() {

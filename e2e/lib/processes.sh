@@ -11,7 +11,7 @@ alive_pid() {
 	[[ -f "$f" ]] || return 1
 	pid="$(cat "$f" 2>/dev/null || true)"
 	if [[ "$pid" =~ ^[0-9]+$ ]] && [[ -r "/proc/$pid/cmdline" ]] &&
-		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$RUN_DIR" &&
+		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$RUN_DIR/" &&
 		! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
 		echo "$pid"
 		return 0
@@ -105,7 +105,7 @@ stray_pids() {
 		pid="${pid%/cmdline}"
 		[[ "$pid" == "$$" ]] && continue
 		if { tr '\0' '\n' <"$f" | head -1 | grep -q "^$BIN_ROOT/" &&
-			tr '\0' ' ' <"$f" | grep -q -- "$RUN_DIR"; } 2>/dev/null &&
+			tr '\0' ' ' <"$f" | grep -qF -- "$RUN_DIR/"; } 2>/dev/null &&
 			! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
 			echo "$pid"
 		fi
