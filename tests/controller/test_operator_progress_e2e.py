@@ -11,7 +11,6 @@ anything else)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,48 +18,13 @@ from typing import Any
 import pytest
 import yaml
 from tests.support.cluster import KubeCluster
+from tests.support.loadpods import KWOK_COMPLETE_DELAY, host_command
 from tests.support.loadservers import TestServer
 from tests.support.operator import OperatorProcess
 from tests.support.perfruns import minimal, perfrun, wait_finished
-from tests.support.waiting import free_port, poll_until
+from tests.support.waiting import poll_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services]
-
-KWOK_COMPLETE_DELAY = "pod-complete.stage.kwok.x-k8s.io/delay"
-
-
-def host_command(
-    cluster: KubeCluster, run_ns: str, tmp: Path, target: str
-) -> tuple[list[str], dict[str, str], Path]:
-    """The load Job's container as a host process: its args and env as rendered, its config
-    file from the run's load-config ConfigMap, and the cluster reached by the kubeconfig."""
-    job = cluster.get_json("job", "load", "-n", run_ns)
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    config = tmp / "load.yaml"
-    data = cluster.get_json("configmap", "load-config", "-n", run_ns)["data"]
-    load = yaml.safe_load(data["load.yaml"])
-    load["target"] = target
-    config.write_text(yaml.safe_dump(load))
-    summary = tmp / "summary.json"
-    replace = {"--config": str(config), "--summary": str(summary), "--metrics-port": None}
-    args: list[str] = []
-    it = iter(container["args"])
-    for arg in it:
-        if arg in replace:
-            next(it)
-            args += [arg, replace[arg] or str(free_port())]
-        else:
-            args.append(arg)
-    env = dict(cluster.env)
-    for item in container["env"]:
-        if "value" in item:
-            env[item["name"]] = item["value"]
-        elif item["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
-            env[item["name"]] = run_ns
-    assert env["PERFRUN_PROGRESS_INTERVAL"] == "15"  # as rendered; a test cannot wait that long
-    env["PERFRUN_PROGRESS_INTERVAL"] = "1"
-    env["JOB_COMPLETION_INDEX"] = "0"
-    return [sys.executable, "-m", "perfrun.cli", *args], env, summary
 
 
 def test_status_load_follows_the_load_pods_progress_and_keeps_their_final_counts(
