@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.cluster import KubeCluster, poll_until
+from tests.support.cluster import KubeCluster
 from tests.support.gitops import PERFRUN_CHECK, Harness, build_verdicts
 from tests.support.loadpods import KWOK_COMPLETE_DELAY, host_command
 from tests.support.loadservers import TestServer
@@ -35,6 +35,7 @@ from tests.support.perfruns import (
     pod_labels,
     wait_finished,
 )
+from tests.support.waiting import poll_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services]
 
@@ -179,17 +180,8 @@ def phases(objects: list[dict[str, Any]], name: str) -> list[str | None]:
     return [o.get("status", {}).get("phase") for o in objects if o["metadata"]["name"] == name]
 
 
-def test_argo_cd_health_and_kstatus_on_every_phase_of_real_runs(
-    kube_cluster: KubeCluster,
-    kube_namespace: str,
-    perfrun_operator: OperatorProcess,
-    test_server: TestServer,
-    tmp_path: Path,
-) -> None:
-    harness = Harness(build_verdicts())
-    test_server.behaviour.latency = lambda k: 0.002
-    ns = kube_namespace
-
+def the_runs() -> list[dict[str, Any]]:
+    """One PerfRun per phase or way of failing worth judging."""
     full = finished_doc(example("perfrun-full.yaml", "gitops-full"))
     for gate in full["spec"]["analysis"]["gates"]:
         if "within" in gate:
@@ -209,20 +201,111 @@ def test_argo_cd_health_and_kstatus_on_every_phase_of_real_runs(
     pod_labels(aborted["spec"]["environment"]["workloads"][0], NEVER_READY)
     invalid = finished_doc(minimal("gitops-invalid"))
     invalid["spec"]["load"]["target"] = "http://checkout.example.com:80"
-    docs = [full, passed, failed_gates, inconclusive, load_job, expired, aborted, invalid]
+    return [passed, full, failed_gates, inconclusive, load_job, expired, aborted, invalid]
 
-    captured: dict[str, dict[str, Any]] = {}
+
+def in_phase(phase: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda o: o.get("status", {}).get("phase") == phase
+
+
+def choose(
+    objects: list[dict[str, Any]], final: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The state each case stands for: the first of its phase, or the run's end."""
+    loading = first(
+        objects, "gitops-passed", lambda o: in_phase("Loading")(o) and "load" in o["status"]
+    )
+    return {
+        "provisioning": first(objects, "gitops-full", in_phase("Provisioning")),
+        "restoring": first(objects, "gitops-full", in_phase("Restoring")),
+        "loading": loading,
+        "analyzing": first(objects, "gitops-full", in_phase("Analyzing")),
+        "passed": final["gitops-passed"],
+        "failed-gates": final["gitops-failed-gates"],
+        "failed-inconclusive": final["gitops-inconclusive"],
+        "failed-load-job": final["gitops-load-job"],
+        "expired": final["gitops-expired"],
+        "aborted": final["gitops-aborted"],
+        "invalid": final["gitops-invalid"],
+    }
+
+
+def assert_the_runs_ended_as_meant(captured: dict[str, dict[str, Any]]) -> None:
+    status = {k: v.get("status", {}) for k, v in captured.items()}
+    assert (status["passed"]["phase"], status["passed"].get("verdict")) == (
+        "Succeeded",
+        "Passed",
+    ), status["passed"].get("message")
+    assert status["failed-gates"]["verdict"] == "Failed", status["failed-gates"]
+    assert status["failed-inconclusive"]["verdict"] == "Inconclusive"
+    ends = [status[k]["phase"] for k in ("expired", "aborted", "invalid")]
+    assert ends == ["Expired", "Aborted", "Invalid"]
+    gen = captured["generation-not-observed"]
+    assert gen["metadata"]["generation"] > gen["status"]["observedGeneration"], gen["status"]
+
+
+def assert_every_state_judged_right(harness: Harness, objects: list[dict[str, Any]]) -> None:
+    """Every state the API server served during the runs, judged live."""
+    for obj in objects:
+        v = harness.judge(obj)
+        phase = obj.get("status", {}).get("phase")
+        if phase is None:
+            assert v.health_status == "Progressing", (obj, v)
+            continue
+        expected = IN_PROGRESS
+        if obj["metadata"].get("generation") == obj["status"].get("observedGeneration"):
+            if phase == "Succeeded":
+                expected = HEALTHY
+            elif phase in ("Failed", "Expired", "Aborted", "Invalid"):
+                expected = DEGRADED
+        assert (v.health_status, v.kstatus["status"]) == expected, (phase, obj["status"], v)
+
+
+def assert_captures_and_keep_them(
+    harness: Harness, captured: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Each case's verdicts, the run's message in Degraded, the same health as the frozen
+    testdata (else drift); kept under tmp_path (or testdata/ with PERFRUN_GITOPS_CAPTURE)."""
+    capture = bool(os.environ.get("PERFRUN_GITOPS_CAPTURE"))
+    out_dir = PERFRUN_CHECK / "testdata" if capture else tmp_path
+    tests = [] if capture else yaml.safe_load((PERFRUN_CHECK / "health_test.yaml").read_text())
+    frozen = {
+        Path(t["inputPath"]).stem: t["healthStatus"] for t in (tests or {"tests": []})["tests"]
+    }
+    assert set(captured) == set(EXPECTED)
+    for case, obj in captured.items():
+        v = harness.judge(obj)
+        assert (v.health_status, v.kstatus["status"]) == EXPECTED[case], (case, v)
+        assert v.health is not None
+        message = obj.get("status", {}).get("message")
+        if EXPECTED[case] == DEGRADED and message:
+            assert message in v.health["message"], (case, v.health)
+        if not capture:
+            assert frozen.get(case, {}).get("status") == v.health_status, f"{case} drifted"
+        (out_dir / f"{case}.yaml").write_text(yaml.safe_dump(clean(obj), sort_keys=False))
+
+
+def test_argo_cd_health_and_kstatus_on_every_phase_of_real_runs(
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    perfrun_operator: OperatorProcess,
+    test_server: TestServer,
+    tmp_path: Path,
+) -> None:
+    harness = Harness(build_verdicts())
+    test_server.behaviour.latency = lambda k: 0.002
+    ns = kube_namespace
+    docs = the_runs()
     with Recorder(kube_cluster, ns) as watch:
         # a PerfRun as created: no status yet (kstatus has nothing to go on but Current)
         created = json.loads(
             kube_cluster.kubectl(
-                "create", "-n", ns, "-o", "json", "-f", "-", input=yaml.safe_dump(passed)
+                "create", "-n", ns, "-o", "json", "-f", "-", input=yaml.safe_dump(docs[0])
             ).stdout
         )
         t0 = time.monotonic()
-        fresh = harness.judge(created)
         assert "status" not in created
-        assert fresh.health_status == "Progressing", fresh
+        assert harness.judge(created).health_status == "Progressing"
         poll_until(
             lambda: phase_of(kube_cluster, ns, "gitops-passed"),
             timeout=30,
@@ -230,10 +313,9 @@ def test_argo_cd_health_and_kstatus_on_every_phase_of_real_runs(
             what="a status on the fresh PerfRun",
         )
         without_status = time.monotonic() - t0
-        assert harness.judge(perfrun(kube_cluster, ns, "gitops-passed")).kstatus["status"] != (
-            "Current"
-        )
-        for doc in docs[:1] + docs[2:]:
+        judged = harness.judge(perfrun(kube_cluster, ns, "gitops-passed"))
+        assert judged.kstatus["status"] == "InProgress", judged
+        for doc in docs[1:]:
             kube_cluster.apply(yaml.safe_dump(doc), "-n", ns)
 
         # abort once provisioning: the patch's answer is a spec the operator has not seen
@@ -246,86 +328,19 @@ def test_argo_cd_health_and_kstatus_on_every_phase_of_real_runs(
             "patch", "perfrun", "gitops-aborted", "-n", ns, "--type=merge", "-o", "json",
             "-p", '{"spec": {"abort": true}}',
         ).stdout  # fmt: skip
-        captured["generation-not-observed"] = json.loads(patched)
 
         run_load_on_host(kube_cluster, ns, "gitops-passed", test_server, tmp_path)
         run_load_on_host(kube_cluster, ns, "gitops-failed-gates", test_server, tmp_path)
         for doc in docs:
             wait_finished(kube_cluster, ns, doc["metadata"]["name"], timeout=240)
-        time.sleep(1)  # the watch's last events
+        time.sleep(1)  # the recorder's last reads
         objects = watch.objects()
 
-    def in_phase(phase: str) -> Callable[[dict[str, Any]], bool]:
-        return lambda o: o.get("status", {}).get("phase") == phase
-
-    captured["provisioning"] = first(objects, "gitops-full", in_phase("Provisioning"))
-    captured["restoring"] = first(objects, "gitops-full", in_phase("Restoring"))
-    captured["loading"] = first(
-        objects, "gitops-passed", lambda o: in_phase("Loading")(o) and "load" in o["status"]
-    )
-    captured["analyzing"] = first(objects, "gitops-full", in_phase("Analyzing"))
     final = {d["metadata"]["name"]: perfrun(kube_cluster, ns, d["metadata"]["name"]) for d in docs}
-    captured["passed"] = final["gitops-passed"]
-    captured["failed-gates"] = final["gitops-failed-gates"]
-    captured["failed-inconclusive"] = final["gitops-inconclusive"]
-    captured["failed-load-job"] = final["gitops-load-job"]
-    captured["expired"] = final["gitops-expired"]
-    captured["aborted"] = final["gitops-aborted"]
-    captured["invalid"] = final["gitops-invalid"]
-
-    status = {k: v.get("status", {}) for k, v in captured.items()}
-    assert (status["passed"]["phase"], status["passed"].get("verdict")) == (
-        "Succeeded",
-        "Passed",
-    ), status["passed"].get("message")
-    assert status["failed-gates"]["verdict"] == "Failed", status["failed-gates"]
-    assert status["failed-inconclusive"]["verdict"] == "Inconclusive"
-    assert [status[k]["phase"] for k in ("expired", "aborted", "invalid")] == [
-        "Expired",
-        "Aborted",
-        "Invalid",
-    ]
-    gen = captured["generation-not-observed"]
-    assert gen["metadata"]["generation"] > gen["status"]["observedGeneration"], gen["status"]
-
-    # every state the API server served during the runs, judged live
-    for obj in objects:
-        v = harness.judge(obj)
-        phase = obj.get("status", {}).get("phase")
-        expected = (
-            DEGRADED
-            if phase in ("Failed", "Expired", "Aborted", "Invalid")
-            else HEALTHY
-            if phase == "Succeeded"
-            else IN_PROGRESS
-        )
-        if phase is None:
-            assert v.health_status == "Progressing", (obj, v)
-            continue
-        if obj["metadata"].get("generation") != obj["status"].get("observedGeneration"):
-            expected = IN_PROGRESS
-        assert (v.health_status, v.kstatus["status"]) == expected, (phase, obj["status"], v)
-
-    # the chosen captures: the verdict each case stands for, the run's message in Degraded
-    capture = bool(os.environ.get("PERFRUN_GITOPS_CAPTURE"))
-    out_dir = PERFRUN_CHECK / "testdata" if capture else tmp_path
-    frozen = (
-        {}
-        if capture
-        else {
-            Path(t["inputPath"]).stem: t["healthStatus"]
-            for t in yaml.safe_load((PERFRUN_CHECK / "health_test.yaml").read_text())["tests"]
-        }
-    )
-    for case, obj in captured.items():
-        v = harness.judge(obj)
-        assert (v.health_status, v.kstatus["status"]) == EXPECTED[case], (case, v)
-        assert v.health is not None
-        message = obj.get("status", {}).get("message")
-        if EXPECTED[case] == DEGRADED and message:
-            assert message in v.health["message"], (case, v.health)
-        if not capture:
-            assert frozen.get(case, {}).get("status") == v.health_status, f"{case} drifted"
-        (out_dir / f"{case}.yaml").write_text(yaml.safe_dump(clean(obj), sort_keys=False))
+    captured = choose(objects, final)
+    captured["generation-not-observed"] = json.loads(patched)
+    assert_the_runs_ended_as_meant(captured)
+    assert_every_state_judged_right(harness, objects)
+    assert_captures_and_keep_them(harness, captured, tmp_path)
     print(f"no status for {without_status:.2f}s after create")
     assert without_status < NO_STATUS_MAX_S
