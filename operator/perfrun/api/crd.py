@@ -124,6 +124,10 @@ def openapi_schema() -> dict[str, Any]:
     """The structural openAPIV3Schema of the PerfRun resource."""
     spec = _schema_of(PerfRunSpec)
     status = _schema_of(PerfRunStatus)
+    # The API server serves a fresh PerfRun with status.observedGeneration 0, behind its
+    # generation: kstatus (Flux) reads it InProgress from the create on, not Current (which
+    # is what kstatus says of an object without status), and Argo CD's check Progressing.
+    status["default"] = {"observedGeneration": 0}
     _fill_defaults(spec)
     root_rules = [r.to_crd() for r in PerfRun.__rules__]
     return {
