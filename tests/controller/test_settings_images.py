@@ -99,3 +99,52 @@ def test_a_malformed_setting_is_named(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=variable):
         OperatorSettings.from_env()
+
+
+def test_a_version_the_map_cannot_give_fails_the_run_naming_the_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """postgres 18 where the local map only holds 17: the pod names perfrun.local/postgres:18,
+    the kubelet's first ErrImagePull (no registry serves perfrun.local) is fatal at once, and
+    its message, which names the image, reaches EnvironmentReady."""
+    from tests.controller.test_machine import Run, spec
+
+    from perfrun.controller.observe import pod_failures
+    from perfrun.controller.observed import Observed
+    from perfrun.render import images
+
+    monkeypatch.setenv("PERFRUN_IMAGES", '{"postgres": "perfrun.local/postgres:{version}"}')
+    monkeypatch.setenv("PERFRUN_DEFAULT_VERSIONS", '{"postgres": "17"}')
+    settings = OperatorSettings.from_env()
+    run_spec = spec()
+    db = run_spec.environment.components[0]
+    image = settings.images.image(images.POSTGRES, "18")
+    assert image == "perfrun.local/postgres:18"
+    assert (
+        settings.images.component(db.model_copy(update={"image": None, "version": "18"})) == image
+    )
+    pod = {  # as the kubelet reports a pull from a registry that does not resolve
+        "metadata": {"name": "db-0", "ownerReferences": [{"kind": "StatefulSet", "name": "db"}]},
+        "status": {
+            "containerStatuses": [
+                {
+                    "name": "postgres",
+                    "image": image,
+                    "state": {
+                        "waiting": {
+                            "reason": "ErrImagePull",
+                            "message": f'failed to pull and unpack image "{image}": failed to '
+                            "resolve reference: dial tcp: lookup perfrun.local: no such host",
+                        }
+                    },
+                }
+            ]
+        },
+    }
+    (failure,) = pod_failures([pod])
+    run = Run(run_spec)
+    run.step()
+    run.step(Observed(namespace_exists=True, pod_failures=(failure,)))
+    status, reason, message = run.condition("EnvironmentReady")
+    assert (status, reason) == ("False", "ErrImagePull")
+    assert image in message

@@ -30,7 +30,12 @@ def built_images() -> dict[str, Image]:
     tsv = subprocess.run(
         ["bash", str(REPO / "e2e/images.sh"), "tsv"], check=True, capture_output=True, text=True
     ).stdout.strip()
-    return read_tsv(Path(tsv))
+    images = read_tsv(Path(tsv))
+    current = {i.archive.name.removesuffix(".oci.tar") for i in images.values()}
+    for old in (CACHE / "bundles").glob("*"):  # bundles of archives no longer built
+        if old.name not in current:
+            subprocess.run(["rm", "-rf", str(old)], check=True)
+    return images
 
 
 @pytest.fixture(scope="session")

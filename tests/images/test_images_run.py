@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -254,6 +255,7 @@ def test_perfrun_runs_as_its_user_on_a_read_only_root(
         "perfrun analyze --help": "usage: perfrun analyze",
         "perfrun report --help": "usage: perfrun report",
         "perfrun operator --help": "usage: perfrun operator",
+        "python3 -c 'import perfrun.kube.client as c; print(c.__name__)'": "perfrun.kube.client",
     }
     with netns() as ns:
         for line, expected in commands.items():
@@ -262,7 +264,7 @@ def test_perfrun_runs_as_its_user_on_a_read_only_root(
                 bundles,
                 tmp_path,
                 ns,
-                command=line.split(),
+                command=shlex.split(line),
                 env={"HOME": "/tmp"},
                 tmpfs=["/tmp"],
                 user=(uid, uid),
