@@ -118,3 +118,13 @@ def test_progress_reaches_status_while_loading_and_its_final_counts_stay() -> No
     assert run.status.load.in_flight == 0
     run.step(READY)  # later reconciles without progress keep what was recorded
     assert run.status.load is not None and run.status.load.requests == 900
+
+
+def test_dropped_requests_and_the_load_pods_cpu_reach_status_load() -> None:
+    data = {
+        "progress-0.json": report(dropped=120, cpuCores=0.97),
+        "progress-1.json": report(dropped=30, cpuCores=0.95),
+    }
+    p = sum_progress(data)
+    assert p is not None and p.dropped == 150 and p.load_cpu_cores == 1.92
+    assert "150 dropped (the load pods could not keep up)" in describe(p)

@@ -29,7 +29,7 @@ from perfrun.analysis.queries import (
     clean_points,
     scalar,
 )
-from perfrun.analysis.summaries import LoadSummary, merge
+from perfrun.analysis.summaries import LoadSummary, merge, saturation
 from perfrun.analysis.verdict import worst
 from perfrun.api.analysis import AnalysisSpec, Gate, Metric
 from perfrun.api.baseline import BaselineValues
@@ -47,6 +47,9 @@ _RESULT_FIELDS = {
     Metric.THROUGHPUT: "throughput_rps",
 }
 _PERCENTILES = {Metric.LATENCY_P50: 50.0, Metric.LATENCY_P95: 95.0, Metric.LATENCY_P99: 99.0}
+# A run whose load pods dropped more than this share of a step's requests (they could not
+# send them in time) measured the load generator: Inconclusive, LoadGeneratorSaturated.
+SATURATED_DROPPED_SHARE = 0.02
 
 
 def _plot_step(spec: AnalysisSpec, start: float, end: float) -> float:
@@ -239,6 +242,9 @@ def analyze(
     reason = _reason(verdict, results, fetch, bool(outcomes))
     if not outcomes:
         verdict = Verdict.PASSED if results.throughput_rps else Verdict.INCONCLUSIVE
+    saturated = saturation(summary, SATURATED_DROPPED_SHARE) if summary else None
+    if saturated is not None:  # it measured the load generator, not the target
+        verdict, reason = Verdict.INCONCLUSIVE, f"{saturated} (gates said: {reason})"
     return AnalysisResult(
         verdict=verdict,
         reason=reason,

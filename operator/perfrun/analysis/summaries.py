@@ -29,6 +29,28 @@ def new_histogram() -> HdrHistogram:
 
 
 @dataclass
+class StepSlots:
+    """One ramp step's open-model slots over every pod."""
+
+    due: int = 0
+    dropped: int = 0
+    sent: int = 0
+    seconds: float = 0.0
+    rate: float = 0.0
+
+    def add(self, other: StepSlots) -> None:
+        self.due += other.due
+        self.dropped += other.dropped
+        self.sent += other.sent
+        self.rate += other.rate
+        self.seconds = max(self.seconds, other.seconds)
+
+    @property
+    def dropped_share(self) -> float:
+        return self.dropped / self.due if self.due else 0.0
+
+
+@dataclass
 class LoadSummary:
     """What the analysis takes from one (or several merged) load summaries."""
 
@@ -38,6 +60,10 @@ class LoadSummary:
     duration_s: float | None = None
     decisions: list[Decision] = field(default_factory=list)
     steps: list[StepWindow] = field(default_factory=list)
+    # Open model, per 1-based step: slots that fell due, were dropped, and the rate asked
+    # (summed over pods), and each pod's own CPU (cores); see ``saturation``.
+    slots: dict[int, StepSlots] = field(default_factory=dict)
+    pod_cpu_cores: list[float] = field(default_factory=list)
 
     def percentile_ms(self, percentile: float) -> float | None:
         """Exact (to HDR's 3 significant digits) percentile in ms; None without requests."""
@@ -128,7 +154,46 @@ def parse_summary(data: dict[str, Any], name: str = "summary") -> LoadSummary:
         duration_s=duration,
         decisions=_decisions(doc, started),
         steps=_steps(doc, started),
+        slots=_slots(doc),
+        pod_cpu_cores=[float(p["cpuCores"]) for p in doc.pods if "cpuCores" in p],
     )
+
+
+def _slots(doc: wire.LoadSummary) -> dict[int, StepSlots]:
+    out: dict[int, StepSlots] = {}
+    for s in doc.steps:
+        if not s.due:
+            continue
+        part = StepSlots(
+            due=s.due,
+            dropped=s.dropped,
+            sent=s.sent,
+            seconds=s.end_seconds - s.start_seconds,
+            rate=float(s.rate or 0),
+        )
+        out.setdefault(s.step + 1, StepSlots()).add(part)
+    return out
+
+
+def saturation(summary: LoadSummary, threshold: float) -> str | None:
+    """Why the load generator, not the target, set the pace (None when it did not): the
+    first step whose dropped share is over ``threshold``, with its numbers."""
+    for index in sorted(summary.slots):
+        s = summary.slots[index]
+        if s.dropped_share <= threshold:
+            continue
+        sent = f"{s.sent / s.seconds:.1f}" if s.seconds > 0 else "?"
+        cpu = (
+            f"; load pods' CPU {', '.join(f'{c:.2f}' for c in summary.pod_cpu_cores)} cores"
+            if summary.pod_cpu_cores
+            else ""
+        )
+        return (
+            f"LoadGeneratorSaturated: step {index} dropped {s.dropped} of {s.due} requests "
+            f"({s.dropped_share:.1%}, over {threshold:.0%}): sent {sent}/s of {s.rate:g}/s "
+            f"asked{cpu}; raise parallelism or the load pods' resources, or lower the rate"
+        )
+    return None
 
 
 def read_summary(path: Path) -> LoadSummary:
@@ -152,6 +217,9 @@ def merge(summaries: list[LoadSummary]) -> LoadSummary | None:
         out.requests += s.requests
         out.errors += s.errors
         out.decisions.extend(s.decisions)
+        out.pod_cpu_cores.extend(s.pod_cpu_cores)
+        for index, slots in s.slots.items():
+            out.slots.setdefault(index, StepSlots()).add(slots)
     durations = [s.duration_s for s in summaries if s.duration_s]
     out.duration_s = max(durations) if durations else None
     out.steps = next((s.steps for s in summaries if s.steps), [])

@@ -82,6 +82,13 @@ class Ramp(ApiModel):
     )
     steps: list[RampStep] = Field(min_length=1, max_length=50, description="Steps in order.")
     think_time: Duration = Field("0s", description="Closed model: pause between requests.")
+    max_lateness: Duration = Field(
+        "100ms",
+        description="Open model: a request that cannot be sent within this long of its "
+        "scheduled time (the load generator or the budget cannot keep up) is dropped and "
+        "counted per step, not sent late; a run that drops more than a few percent is "
+        "judged Inconclusive (LoadGeneratorSaturated).",
+    )
 
 
 class BackOffOn(ApiModel):

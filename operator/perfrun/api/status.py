@@ -76,6 +76,17 @@ class LoadProgress(ApiModel):
     backed_off: bool = Field(False, description="Whether the engine is holding back.")
     requests: int = Field(0, ge=0, description="Requests sent so far.")
     errors: int = Field(0, ge=0, description="Failed requests so far.")
+    dropped: int = Field(
+        0,
+        ge=0,
+        description="Open model: requests that fell due but could not be sent in time (the "
+        "load pods could not keep up); the shortfall of the asked rate.",
+    )
+    load_cpu_cores: float = Field(
+        0.0,
+        description="CPU the load pods use themselves, in cores (near 1 per pod: raise "
+        "parallelism or their resources).",
+    )
 
 
 class GateResult(ApiModel):

@@ -71,6 +71,10 @@ class ProgressReport(WireModel):
     backed_off: bool = False
     requests: int = Field(0, ge=0, description="Completed requests, answered or failed.")
     errors: int = Field(0, ge=0, description="Completed requests that failed.")
+    dropped: int = Field(0, ge=0, description="Open model: due but not sent in time.")
+    cpu_cores: float = Field(
+        0.0, ge=0.0, allow_inf_nan=False, description="The pod's own CPU since the last."
+    )
 
 
 class BackOffDecision(WireModel):
@@ -96,6 +100,11 @@ class SummaryStep(WireModel):
     end_seconds: float = 0.0
     sent: int = Field(0, ge=0)
     sent_per_second: float = 0.0
+    due: int = Field(0, ge=0, description="Open model: slots that fell due in the step.")
+    dropped: int = Field(0, ge=0, description="Slots not sent within maxLateness.")
+    dropped_share: float = Field(0.0, ge=0.0, le=1.0)
+    late: int = Field(0, ge=0, description="Slots sent over a tenth of maxLateness late.")
+    max_late_ms: float = Field(0.0, ge=0.0)
     pod: int | None = Field(None, description="In a merged summary: whose step.")
 
 
@@ -118,7 +127,11 @@ class LoadSummary(Totals):
     """One load pod's summary (``summary-<i>.json``), or N pods' merged."""
 
     version: Literal[1] = SUMMARY_VERSION
-    pods: list[dict[str, int]] = Field(default_factory=list)
+    pods: list[dict[str, float | int]] = Field(
+        default_factory=list,
+        description="Per pod: index, count, maxRps, maxInFlight, and its own CPU "
+        "(cpuSeconds, cpuCores).",
+    )
     model: str | None = None
     outcome: str = "completed"
     started_at: str | None = None
@@ -133,3 +146,7 @@ class LoadSummary(Totals):
     creations: dict[str, int] = Field(default_factory=dict)
     target: dict[str, object] = Field(default_factory=dict)
     scenarios: dict[str, Totals] = Field(default_factory=dict)
+    budget_wait_ms: dict[str, float | int] = Field(
+        default_factory=dict, description="Closed model: users' wait for the budget."
+    )
+    budget_wait_histogram: str = ""

@@ -49,6 +49,8 @@ def sum_progress(data: Mapping[str, str]) -> LoadProgress | None:
         backed_off=any(r.backed_off for r in live),
         requests=sum(r.requests for r in reports),
         errors=sum(r.errors for r in reports),
+        dropped=sum(r.dropped for r in reports),
+        load_cpu_cores=round(sum(r.cpu_cores for r in live), 3),
     )
 
 
@@ -66,6 +68,8 @@ def describe(progress: LoadProgress) -> str:
         f"{progress.errors} failed",
         f"{progress.in_flight} in flight",
     ]
+    if progress.dropped:
+        parts.append(f"{progress.dropped} dropped (the load pods could not keep up)")
     if progress.backed_off:
         parts.append("backed off")
     pods = "1 pod" if progress.pods == 1 else f"{progress.pods} pods"

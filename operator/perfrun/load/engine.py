@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import resource
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,8 +27,9 @@ from perfrun.api.load import LoadSpec
 from perfrun.api.types import parse_duration
 from perfrun.load import summary as summary_mod
 from perfrun.load.adaptive import Controller
-from perfrun.load.budget import CreationBudget, Share, rate_limiter
+from perfrun.load.budget import CreationBudget, Share, rate_limiter, sustained_rps
 from perfrun.load.http import Client, HttpError, RequestBytes, parse_origin
+from perfrun.load.ledger import StepLedger
 from perfrun.load.metrics import LoadMetrics
 from perfrun.load.progress import Counters
 from perfrun.load.schedule import Arrivals, Step, level_rate, phase_offset, plan, ramp_end, step_at
@@ -53,6 +55,12 @@ RETRY_BACKOFF_MAX_S = 1.0
 MIN_SLEEP_S = 0.0002
 # How often pending latencies go into the histograms and the metrics (a scrape lags by this).
 FLUSH_S = 1.0
+
+
+def process_cpu_s() -> float:
+    """CPU seconds (user + system) this process has used: the load generator's own cost."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _pending(waiter: asyncio.Future[None]) -> bool:
@@ -102,6 +110,10 @@ class Engine:
             for m, sc in zip(self._makers, self.scenarios, strict=True)
         ]
         self._step_sent = [0] * len(self.steps)
+        self._cpu0 = 0.0
+        self.max_lateness_s = parse_duration(spec.ramp.max_lateness)
+        self._ledger = StepLedger(len(self.steps), late_s=self.max_lateness_s / 10)
+        self._pace_cap = sustained_rps(share.max_rps)
         self._seq = 0
         self._stopping = False
         self._stop_reason = "completed"
@@ -150,6 +162,8 @@ class Engine:
             backed_off=c.aborted or c.offset > 0 or c.cap is not None,
             requests=requests,
             errors=errors,
+            dropped=self.recorder.dropped,
+            cpu_s=process_cpu_s() - self._cpu0,
         )
 
     async def run(self) -> dict[str, Any]:
@@ -158,6 +172,7 @@ class Engine:
         if self._stopping:
             self._stop_event.set()
         started = datetime.now(UTC)
+        self._cpu0 = cpu0 = process_cpu_s()
         self._t0 = self.clock()
         self._started = True
         deadline = self.share.max_duration_s
@@ -178,6 +193,7 @@ class Engine:
             await asyncio.gather(*background, *self._tasks, return_exceptions=True)
             await self._client.close()
         duration = self.clock() - self._t0
+        cpu = process_cpu_s() - cpu0
         return summary_mod.build(
             recorder=self.recorder,
             pod={
@@ -185,13 +201,16 @@ class Engine:
                 "count": self.share.count,
                 "maxRps": self.share.max_rps,
                 "maxInFlight": self.share.max_in_flight,
+                # the load process's own CPU: near 1 core, it, not the target, is the limit
+                "cpuSeconds": round(cpu, 3),
+                "cpuCores": round(cpu / duration, 3) if duration > 0 else 0.0,
             },
             model=self.spec.ramp.model,
             outcome=self._stop_reason,
             started_at=started.isoformat(),
             ended_at=datetime.now(UTC).isoformat(),
             duration_s=duration,
-            steps=summary_mod.steps_json(self.steps, self._step_sent),
+            steps=summary_mod.steps_json(self.steps, self._step_sent, self._ledger),
             decisions=[d.to_json() for d in self.controller.decisions],
             creations={
                 "accounts": self.creations.accounts_created,
@@ -234,33 +253,53 @@ class Engine:
             return True
         return False
 
-    async def _acquire(self) -> bool:
+    async def _acquire(self, deadline: float | None = None) -> bool:
         """An in-flight slot, then a rate token at the moment of sending. False if stopped
-        while waiting (nothing is held then)."""
+        while waiting, or (with ``deadline``, engine seconds) if both cannot be had by then;
+        nothing is held then."""
         if self._take_now():
             return True
         if self._stopping:
             return False
-        if not self._slots.try_take():
-            waiter = asyncio.get_running_loop().create_future()
-            self._slots.wait(waiter)
-            try:
-                await waiter  # a release hands its slot over to the first waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._release_slot()  # handed over just as we were cancelled: pass it on
-                else:
-                    self._slots.forget(waiter)
-                raise
-        while True:
-            if self._stopping:
-                self._release_slot()
-                return False
-            wait = self.limiter.take(self._now())
-            if wait == 0.0:
-                self._in_flight += 1
-                return True
-            await self._sleep(max(wait, MIN_SLEEP_S * 2))
+        if not self._slots.try_take() and not await self._wait_for_slot(deadline):
+            return False
+        try:
+            while True:
+                if self._stopping:
+                    self._release_slot()
+                    return False
+                now = self._now()
+                wait = self.limiter.take(now)
+                if wait == 0.0:
+                    self._in_flight += 1
+                    return True
+                if deadline is not None and now + wait > deadline:
+                    self._release_slot()
+                    return False
+                await self._sleep(max(wait, MIN_SLEEP_S * 2))
+        except asyncio.CancelledError:
+            self._release_slot()
+            raise
+
+    async def _wait_for_slot(self, deadline: float | None) -> bool:
+        """Queue for an in-flight slot (a release hands its slot to the first waiter)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._slots.wait(waiter)
+        try:
+            if deadline is None:
+                await waiter
+            else:
+                await asyncio.wait_for(waiter, max(0.0, deadline - self._now()))
+        except TimeoutError:
+            self._slots.forget(waiter)  # cancelled by wait_for: a release skips it anyway
+            return False
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release_slot()  # handed over just as we were cancelled: pass it on
+            else:
+                self._slots.forget(waiter)
+            raise
+        return True
 
     def _release(self) -> None:
         self._in_flight -= 1
@@ -365,21 +404,25 @@ class Engine:
     # --- models -------------------------------------------------------------------------
 
     async def _open(self) -> None:
-        """Arrival-rate model: request k is due at its slot whatever the server does; if the
-        budget holds it back, its latency still counts from the slot."""
+        """Arrival-rate model: request k is due at its slot whatever the server does, its
+        latency counted from the slot. A slot that cannot go out within ``maxLateness`` (the
+        engine or the budget cannot keep up) is dropped and counted, never sent late, and
+        nothing is sent once the ramp is over: the run never outlives its ramp by more than
+        the drain. A step at or above the budget is paced at the rate the limiter sustains."""
         if not self.steps:
             return
+        ledger = self._ledger
         slots = Arrivals(
             phase_offset(self.share.index, self.share.count, max(1, self.steps[0].rate))
         )
         t = slots.next(max(1, self.steps[0].rate))
-        end = ramp_end(self.steps)
         while not self._stopping:
             found = self._active(slots, t)
             if found is None:
                 break
             _, step, rate = found
-            t = slots.next(rate)
+            pace = min(float(rate), self._pace_cap)
+            t = slots.next(pace)
             if step_at(self.steps, t) != step:
                 continue
             now = self._now()
@@ -389,27 +432,37 @@ class Engine:
                     break
             if self.controller.aborted:
                 break
-            sc = self._choose()
             slots.advance()
+            sc = self._choose()
             if sc is None:
-                t = slots.next(rate)
+                t = slots.next(pace)
                 continue
-            if not (self._take_now() or await self._acquire()):
+            ledger.due[step] += 1
+            deadline = min(t + self.max_lateness_s, self._ramp_end)
+            if not (self._take_now() or await self._acquire(deadline)):
+                ledger.drop(step)
                 self.recorder.dropped += 1
-                break
+                t = slots.next(pace)
+                if self._stopping:
+                    break
+                continue
+            sent = self._now()
+            ledger.sent(step, sent - t)
             # A send a hair early (sleeps under MIN_SLEEP_S are skipped) counts from the send.
-            self._spawn(sc, min(t, self._now()), step)
-            t = slots.next(rate)
-        # Slots that were due but never went out (stopped, or the budget held them back).
-        now = min(self._now(), end)
+            self._spawn(sc, min(t, sent), step)
+            t = slots.next(pace)
+        # Slots that were due but never went out (stopped or aborted).
+        now = min(self._now(), self._ramp_end)
         while t < now:
             found = self._active(slots, t)
             if found is None or found[0] >= now:
                 break
-            t, _, rate = found
+            t, step, rate = found
+            ledger.due[step] += 1
+            ledger.drop(step)
             self.recorder.dropped += 1
             slots.advance()
-            t = slots.next(rate)
+            t = slots.next(min(float(rate), self._pace_cap))
 
     def _active(self, slots: Arrivals, t: float) -> tuple[float, int, int] | None:
         """(t, step, rate) of the first step from ``t`` on with a rate above 0, ``t`` moved to
@@ -440,7 +493,10 @@ class Engine:
                     continue
                 if not (self._take_now() or await self._acquire()):
                     break
-                await self._request(sc, intended, step_at(steps, self._now()))
+                sent = self._now()
+                # The user's wait for the budget is reported apart; latency runs from sending.
+                self.recorder.waited_for_budget(sent - intended)
+                await self._request(sc, sent, step_at(steps, sent))
                 if think:
                     await self._sleep(think)
 

@@ -37,6 +37,8 @@ class Counters:
     backed_off: bool
     requests: int  # completed requests, answered or failed
     errors: int  # completed requests that failed
+    dropped: int = 0  # open model: slots due but not sent in time
+    cpu_s: float = 0.0  # the process's own CPU seconds so far
 
 
 class ProgressMeter:
@@ -46,11 +48,13 @@ class ProgressMeter:
     def __init__(self, started_at: float = 0.0) -> None:
         self._last_at = started_at
         self._last_requests = 0
+        self._last_cpu_s = 0.0
 
     def report(self, c: Counters, *, final: bool = False) -> dict[str, Any]:
         held = c.at - self._last_at
         achieved = (c.requests - self._last_requests) / held if held > 0 else 0.0
-        self._last_at, self._last_requests = c.at, c.requests
+        cores = max(0.0, c.cpu_s - self._last_cpu_s) / held if held > 0 else 0.0
+        self._last_at, self._last_requests, self._last_cpu_s = c.at, c.requests, c.cpu_s
         return ProgressReport(
             final=final,
             step=c.step,
@@ -62,6 +66,8 @@ class ProgressMeter:
             backed_off=c.backed_off,
             requests=c.requests,
             errors=c.errors,
+            dropped=c.dropped,
+            cpu_cores=round(cores, 3),
         ).to_wire()
 
 

@@ -6,6 +6,7 @@ written whatever happened to the run; a progress write that fails is only logged
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -75,6 +76,11 @@ def run(
         spec.target,
     )
     loop = _new_loop()
+    # What exists now lives for the whole run: out of the collector's sight, and collections
+    # rarer, so a full collection does not stall the sending loop for milliseconds.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, engine.stop, "interrupted")
     code = 0

@@ -71,9 +71,9 @@ class Arrivals:
     def __init__(self, start: float) -> None:
         self.base = start
         self.n = 0
-        self.rate = 0
+        self.rate = 0.0
 
-    def next(self, rate: int) -> float:
+    def next(self, rate: float) -> float:
         """The next slot at ``rate`` (> 0)."""
         if rate != self.rate:
             if self.rate > 0:
@@ -87,4 +87,4 @@ class Arrivals:
 
     def jump(self, to: float) -> None:
         """Skip to ``to`` (a step with nothing to send)."""
-        self.base, self.n, self.rate = to, 0, 0
+        self.base, self.n, self.rate = to, 0, 0.0

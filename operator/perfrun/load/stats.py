@@ -104,6 +104,8 @@ class Recorder:
         self.back_off_codes = back_off_codes
         self.metrics = metrics
         self.dropped = 0
+        # Closed model: how long users waited for the budget before sending (not latency).
+        self.budget_wait = new_histogram()
         self._w_hist = new_histogram()
         self._w_requests = 0
         self._w_attempts = 0
@@ -166,6 +168,11 @@ class Recorder:
     def incomplete(self, scenario: int, reason: str) -> None:
         """A request that never finished (cancelled at the deadline, or not sent)."""
         self._live[scenario].errors[reason] += 1
+
+    def waited_for_budget(self, seconds: float) -> None:
+        """A closed-model user waited this long for a slot and a rate token before sending."""
+        us = int(seconds * 1_000_000)
+        self.budget_wait.record_value(LOWEST_US if us < LOWEST_US else min(us, HIGHEST_US))
 
     def creation_limited(self, scenario: int) -> None:
         self._live[scenario].creation_limited += 1

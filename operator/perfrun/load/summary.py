@@ -12,6 +12,7 @@ from typing import Any
 
 from perfrun.api.wire import OUTCOMES, SUMMARY_VERSION, LoadSummary
 from perfrun.load.histograms import encode, latency_ms, merge
+from perfrun.load.ledger import StepLedger
 from perfrun.load.schedule import Step
 from perfrun.load.stats import Recorder, ScenarioStats
 
@@ -31,21 +32,32 @@ def _stats_json(s: ScenarioStats) -> dict[str, Any]:
     }
 
 
-def steps_json(steps: tuple[Step, ...], sent: list[int]) -> list[dict[str, Any]]:
-    """Each step as planned, with what was sent in it."""
+def steps_json(
+    steps: tuple[Step, ...], sent: list[int], ledger: StepLedger | None = None
+) -> list[dict[str, Any]]:
+    """Each step as planned, with what was sent in it (attempts, retries included) and, for
+    the open model, its slots: due, dropped (not sent in time), late, the latest send."""
     out = []
     for s, n in zip(steps, sent, strict=True):
         held = s.end - s.start
-        out.append(
-            {
-                "step": s.index,
-                "rate": s.rate,
-                "startSeconds": round(s.start, 3),
-                "endSeconds": round(s.end, 3),
-                "sent": n,
-                "sentPerSecond": round(n / held, 3) if held > 0 else 0.0,
+        row: dict[str, Any] = {
+            "step": s.index,
+            "rate": s.rate,
+            "startSeconds": round(s.start, 3),
+            "endSeconds": round(s.end, 3),
+            "sent": n,
+            "sentPerSecond": round(n / held, 3) if held > 0 else 0.0,
+        }
+        if ledger is not None and ledger.due[s.index]:
+            i = s.index
+            row |= {
+                "due": ledger.due[i],
+                "dropped": ledger.dropped[i],
+                "droppedShare": round(ledger.dropped_share(i), 6),
+                "late": ledger.late[i],
+                "maxLateMs": round(ledger.max_late_s[i] * 1000.0, 3),
             }
-        )
+        out.append(row)
     return out
 
 
@@ -65,7 +77,8 @@ def build(
 ) -> dict[str, Any]:
     """One pod's summary, in the wire contract's shape."""
     total = _stats_json(recorder.total)
-    doc = {
+    wait = recorder.budget_wait
+    doc: dict[str, Any] = {
         "version": SUMMARY_VERSION,
         "pods": [pod],
         "model": model,
@@ -86,6 +99,9 @@ def build(
             name: _stats_json(s) for name, s in zip(recorder.names, recorder.scenarios, strict=True)
         },
     }
+    if wait.get_total_count():
+        doc["budgetWaitMs"] = latency_ms(wait)
+        doc["budgetWaitHistogram"] = encode(wait)
     return LoadSummary.model_validate(doc).to_wire()
 
 

@@ -1,0 +1,163 @@
+"""The engine is honest when it cannot keep up (issue 17), as a real process against real
+servers on 127.0.0.1: a step at the budget is delivered at the budget, slots it cannot send in
+time are dropped and counted per step, the run ends with its ramp, the summary says what was
+really sent, the load process's own CPU is reported, and closed-model latency runs from the
+moment of sending with the wait for the budget reported apart.
+
+Durations are bounded for the suite: the exact-rate test holds its step for 20 s (the issue's
+60 s: ``PERFRUN_EXACT_RATE_SECONDS=60``); on the old engine the lag is already hundreds of ms
+by then (it grew ~20 ms per second)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.loadservers import NginxServer, TestServer, run_load
+
+from perfrun.analysis.model import Window
+from perfrun.analysis.run import analyze
+from perfrun.analysis.summaries import parse_summary
+from perfrun.api.analysis import AnalysisSpec
+
+pytestmark = pytest.mark.services
+
+EXACT_SECONDS = int(os.environ.get("PERFRUN_EXACT_RATE_SECONDS", "20"))
+
+
+def _open(url: str, rate: int, hold: str, **over: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "target": url,
+        "requestTimeout": "2s",
+        "scenarios": [{"name": "get", "weight": 1, "path": "/"}],
+        "budget": {"maxRps": rate, "maxInFlight": 64, "maxDuration": "2m"},
+        "ramp": {"model": "open", "steps": [{"rate": rate, "hold": hold}]},
+    }
+    doc.update(over)
+    return doc
+
+
+def _full_seconds(times: list[float]) -> list[int]:
+    """Requests the server saw in each whole second from the first arrival, the first and
+    the last (partial) seconds left out."""
+    t0 = min(times)
+    counts: dict[int, int] = {}
+    for t in times:
+        k = int(t - t0)
+        counts[k] = counts.get(k, 0) + 1
+    last = max(counts)
+    return [counts.get(k, 0) for k in range(1, last)]
+
+
+def test_a_step_at_the_budget_is_delivered_at_the_budget(
+    nginx_server: NginxServer, tmp_path: Path
+) -> None:
+    """Defect 1: a step equal to maxRps used to be capped at maxRps/1.02 and fell behind for
+    ever (p99 climbing by ~20 ms a second against a server answering at once). nginx (its
+    own process, answering from memory) counts the arrivals in its access log."""
+    rate = 300
+    nginx_server.mark()
+    res = run_load(
+        tmp_path, _open(nginx_server.url, rate, f"{EXACT_SECONDS}s"), timeout=EXACT_SECONDS + 60
+    )
+    assert res.returncode == 0, res.stderr
+    seconds = _full_seconds([t for t, _ in nginx_server.arrivals()])
+    s = res.summary
+    detail = (seconds, s["dropped"], s["latencyMs"])
+    assert len(seconds) >= EXACT_SECONDS - 2, detail
+    # Never over, as the server counts, but for the odd burst the client did not send: the
+    # engine never puts more than maxRps into any window of 1 s (+2 ms guard; unit-tested in
+    # test_budget), yet on this shared machine nginx itself is sometimes not scheduled for
+    # 10-20 ms and then logs a bunch at once. So: at most one second over, by at most 3 %.
+    assert sum(n > rate for n in seconds) <= 1, detail
+    assert max(seconds) <= 1.03 * rate, detail
+    # Within 1 % of the budget: on average, and in (nearly) every second. A second in which
+    # the shared machine did not schedule the load process for a few hundred ms is short
+    # (nothing may make up for it without going over), and the summary says so (dropped).
+    assert sum(seconds) / len(seconds) >= 0.99 * rate, detail
+    assert sum(n >= 0.99 * rate for n in seconds) >= 0.9 * len(seconds), detail
+    # What the engine adds to a server answering at once. The issue asks < 5 ms; on the shared
+    # 2-core machine (load average 6-20) scheduling alone costs that at p99, so 10 ms here
+    # (the old engine: hundreds of ms by 20 s).
+    assert s["latencyMs"]["p99"] < 10.0, detail
+    assert s["dropped"] <= 0.01 * s["steps"][0].get("due", 0), detail
+    assert s["steps"][0].get("due", 0) >= 0.99 * rate * EXACT_SECONDS
+
+
+def test_slots_it_cannot_send_in_time_are_dropped_counted_and_judged(
+    test_server: TestServer, tmp_path: Path
+) -> None:
+    """Defect 2: with half the answers 503 and two retries, retries take budget from new
+    requests; the old engine sent late instead, ran past its ramp and said ``dropped: 0``."""
+    test_server.behaviour.status = lambda k, now: 503 if k % 2 else 200
+    load = _open(test_server.url, 200, "5s")
+    load["budget"]["maxRetries"] = 2
+    started = time.monotonic()
+    res = run_load(tmp_path, load)
+    wall = time.monotonic() - started
+    assert res.returncode == 0, res.stderr
+    s = res.summary
+    step = s["steps"][0]
+    # the run ends with its ramp, give or take the drain (request timeout 2 s) and start-up
+    assert s["durationSeconds"] <= 5.0 + 2.0, s["durationSeconds"]
+    assert wall < 5.0 + 2.0 + 5.0
+    # every slot is either sent or dropped, and the summary says which
+    assert step.get("due", 0) >= 0.99 * 200 * 5
+    assert step.get("dropped", 0) > 0.1 * step.get("due", 0), step
+    assert s["dropped"] == step.get("dropped", 0)
+    assert s["requests"] + s["dropped"] == step["due"]
+    assert step["sentPerSecond"] <= 200 * 1.01  # attempts, retries included, never over
+    # the load process says what it cost
+    (pod,) = s["pods"]
+    assert pod.get("cpuSeconds", 0.0) > 0.0 and 0.0 < pod.get("cpuCores", 0.0) < 2.0
+    # and the analysis will not take such a run for a measurement of the target
+    result = analyze(
+        AnalysisSpec.model_validate(
+            {"gates": [{"name": "p99", "metric": "latencyP99", "max": "1s"}]}
+        ),
+        None,
+        Window(start=0.0, end=s["durationSeconds"]),
+        [parse_summary(s)],
+        api=_NoPrometheus(),
+    )
+    assert result.verdict == "Inconclusive"
+    assert "LoadGeneratorSaturated" in result.reason and "step 1" in result.reason, result.reason
+
+
+def test_closed_model_latency_runs_from_sending_and_the_budget_wait_is_apart(
+    test_server: TestServer, tmp_path: Path
+) -> None:
+    """Defect 3: 64 users at maxRps 150 against a 0 ms server: each user waits ~0.4 s for
+    the budget; the old engine counted that wait as latency (p90 about 1 s)."""
+    load = {
+        "target": test_server.url,
+        "scenarios": [{"name": "get", "weight": 1, "path": "/"}],
+        "budget": {"maxRps": 150, "maxInFlight": 64, "maxDuration": "1m"},
+        "ramp": {"model": "closed", "steps": [{"rate": 64, "hold": "4s"}]},
+    }
+    res = run_load(tmp_path, load)
+    assert res.returncode == 0, res.stderr
+    s = res.summary
+    # the old engine: about 1,000 ms; here a few ms, tens when the shared machine is busy
+    assert s["latencyMs"]["p90"] < 150.0, s["latencyMs"]
+    wait = s.get("budgetWaitMs", {})
+    assert wait.get("count", 0) == s["requests"]
+    assert wait.get("mean", 0.0) > 100.0, wait  # 64 users sharing 150/s: ~0.4 s each
+
+
+class _NoPrometheus:
+    """No Prometheus at all: the numbers come from the load summary."""
+
+    def ping(self) -> None:
+        from perfrun.analysis.queries import QueryError
+
+        raise QueryError("ping: no Prometheus in this test")
+
+    def instant(self, query: str, at: float) -> list[object]:
+        raise AssertionError("not asked once down")
+
+    def range(self, *a: object) -> list[object]:
+        raise AssertionError("not asked once down")
