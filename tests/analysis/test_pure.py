@@ -280,9 +280,11 @@ def test_bounded_report_fits_and_renders() -> None:
     back = AnalysisResult.model_validate_json(files["report.json"])
     assert back.results.p99_ms == 12.0
     assert "<svg" in render_html(back) and "| p99 | 12 ms | prometheus |" in render_md(back)
+    # the page is stored too, drawn from the same (thinned) series as the JSON
+    assert files["report.html"] == render_html(back, "run")
     run = {"metadata": {"name": "r1", "namespace": "team", "uid": "u-1"}}
     cm = report_body(run, files, "r1-x7k2a")
-    assert cm["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert cm["metadata"]["annotations"]["perfrun.dev/perfrun-uid"] == "u-1"
     assert cm["metadata"]["namespace"] == "team"
 
 

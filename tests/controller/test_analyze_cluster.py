@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -410,16 +410,20 @@ def test_passed_within_tolerance_promotes_and_stores_the_report(
     )
     assert "BaselinePromoted" in [e["reason"] for e in events["items"]]
 
-    # the report beside the PerfRun: labelled with the name and the run id, owned by it
+    # the report beside the PerfRun: labelled with the name and the run id, not owned by it
+    # (it outlives the PerfRun until its keep-until), the HTML page stored with it
     assert status.report == report_name(run.name)
     cm, report = _report(kube_cluster, run)
     labels = cm["metadata"]["labels"]
     assert labels[LABEL_PERFRUN] == run.name
     assert labels[LABEL_RUN] == run.ctx.run_id
     assert run.ctx.run_id != run.name
-    [owner] = cm["metadata"]["ownerReferences"]
-    assert (owner["kind"], owner["uid"]) == ("PerfRun", run.ctx.uid)
-    assert "report.md" in cm["data"]
+    assert "ownerReferences" not in cm["metadata"]
+    notes = cm["metadata"]["annotations"]
+    assert notes["perfrun.dev/perfrun-uid"] == run.ctx.uid
+    kept = datetime.fromisoformat(notes["perfrun.dev/keep-until"].replace("Z", "+00:00"))
+    assert kept - datetime.now(UTC) > timedelta(days=29)
+    assert "report.md" in cm["data"] and "<svg" in cm["data"]["report.html"]
     assert report.verdict == "Passed"
     assert report.query_errors == 0, report.errors
     assert report.prometheus is not None

@@ -4,12 +4,22 @@ tests/controller/test_analyze_cluster.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from perfrun.api.status import Results
 from perfrun.kube import reports
 from perfrun.kube.baselines import results_body
-from perfrun.kube.reports import MAX_REPORT_BYTES, report_body, report_labels, report_name
+from perfrun.kube.reports import (
+    ANNOTATION_KEEP_UNTIL,
+    ANNOTATION_PERFRUN_UID,
+    MAX_REPORT_BYTES,
+    expired,
+    report_body,
+    report_labels,
+    report_name,
+)
 from perfrun.render import context
 
 RUN = {"metadata": {"name": "checkout-1-8-0", "namespace": "team", "uid": "u-1"}}
@@ -31,16 +41,25 @@ def test_report_without_a_run_id_has_no_run_label() -> None:
     assert context.LABEL_RUN not in labels
 
 
-def test_report_body_is_owned_by_its_perfrun_and_bounded() -> None:
-    cm = report_body(RUN, {"report.md": "x"}, "checkout-1-8-0-x7k2a")
+def test_report_body_outlives_its_perfrun_until_keep_until_and_is_bounded() -> None:
+    cm = report_body(RUN, {"report.md": "x"}, "checkout-1-8-0-x7k2a", "2027-01-01T00:00:00Z")
     assert (
         cm["metadata"]["name"] == report_name("checkout-1-8-0") == "perfrun-report-checkout-1-8-0"
     )
     assert cm["metadata"]["labels"][context.LABEL_RUN] == "checkout-1-8-0-x7k2a"
-    [owner] = cm["metadata"]["ownerReferences"]
-    assert (owner["kind"], owner["name"], owner["uid"]) == ("PerfRun", "checkout-1-8-0", "u-1")
+    # not owned: a GitOps prune of the PerfRun must not take the result with it
+    assert "ownerReferences" not in cm["metadata"]
+    assert cm["metadata"]["annotations"] == {
+        ANNOTATION_PERFRUN_UID: "u-1",
+        ANNOTATION_KEEP_UNTIL: "2027-01-01T00:00:00Z",
+    }
+    assert cm["metadata"]["labels"]["app.kubernetes.io/component"] == "report"
     no_uid = {"metadata": {"name": "r", "namespace": "team"}}
-    assert report_body(no_uid, {})["metadata"]["ownerReferences"] == []
+    assert report_body(no_uid, {})["metadata"]["annotations"] == {}
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    assert not expired(cm, now)
+    assert expired(cm, datetime(2027, 1, 1, tzinfo=UTC))
+    assert not expired(report_body(no_uid, {}), now)  # no keep-until: kept
     with pytest.raises(ValueError, match="more than"):
         report_body(RUN, {"report.json": "x" * (MAX_REPORT_BYTES + 1)})
 

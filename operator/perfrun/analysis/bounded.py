@@ -1,10 +1,10 @@
 """The report files kept after teardown, bounded in size (pure): JSON (the whole analysis,
-series thinned until it fits) and Markdown. The HTML page is rebuilt from the JSON by
-``perfrun report``, so it costs no space in the store."""
+series thinned until it fits), Markdown, and the HTML page drawn from the same thinned series
+(so the page is there as it was even when the PerfRun and any newer perfrun are gone)."""
 
 from __future__ import annotations
 
-from perfrun.analysis import report_markdown
+from perfrun.analysis import report_html, report_markdown
 from perfrun.analysis.model import AnalysisResult, Series
 
 MAX_BYTES = 512 * 1024 - 4096  # ConfigMap budget minus keys and metadata slack
@@ -23,7 +23,8 @@ def report_files(result: AnalysisResult, title: str, max_bytes: int = MAX_BYTES)
     for keep in (400, 200, 100, 50, 20, 0):
         trimmed = result.model_copy(update={"series": _thin(result.series, keep)})
         text = trimmed.model_dump_json(by_alias=True)
-        if len(text.encode()) + len(md.encode()) <= max_bytes:
-            return {"report.json": text, "report.md": md}
+        html = report_html.render(trimmed, title)
+        if len(text.encode()) + len(md.encode()) + len(html.encode()) <= max_bytes:
+            return {"report.json": text, "report.md": md, "report.html": html}
     slim = result.model_copy(update={"series": [], "decisions": result.decisions[:20]})
     return {"report.json": slim.model_dump_json(by_alias=True), "report.md": md[:100_000]}

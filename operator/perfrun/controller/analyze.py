@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -210,12 +210,16 @@ def promote_if_passed(kube: Kube, run: PerfRun, result: AnalysisResult, now: str
     return note
 
 
-def store_report(kube: Kube, run: PerfRun, ctx: RunContext, result: AnalysisResult) -> str | None:
-    """The bounded report (JSON + Markdown) in ConfigMap ``perfrun-report-<name>`` beside the
-    PerfRun; its name for status.report, or None when the API refused it (logged)."""
+def store_report(
+    kube: Kube, run: PerfRun, ctx: RunContext, result: AnalysisResult, now: datetime
+) -> str | None:
+    """The bounded report (JSON, Markdown, HTML) in ConfigMap ``perfrun-report-<name>`` beside
+    the PerfRun, kept ``ctx.report_retention_s`` after now whatever becomes of the PerfRun;
+    its name for status.report, or None when the API refused it (logged)."""
     files = bounded.report_files(result, str(run.metadata.get("name") or ctx.name))
+    keep_until = rfc3339(now + timedelta(seconds=ctx.report_retention_s))
     try:
-        return write_report(kube, {"metadata": run.metadata}, files, ctx.run_id)
+        return write_report(kube, {"metadata": run.metadata}, files, ctx.run_id, keep_until)
     except KubeError as exc:
         log.warning("report of %s not stored: %s %s", ctx.name, exc.status, exc.reason)
         return None
@@ -240,7 +244,7 @@ def analyze_run(
         now=now.timestamp(),
     )
     promoted = promote_if_passed(kube, run, result, rfc3339(now))
-    report = store_report(kube, run, ctx, result)
+    report = store_report(kube, run, ctx, result, now)
     message = "; ".join(m for m in (result.reason, promoted) if m)
     return {
         "results": result.results.model_dump(),

@@ -162,6 +162,8 @@ def _janitor_round(
         log.info("janitor deleted namespace %s: %s", name, reason)
     for name in swept.released:
         log.info("janitor removed finalizer %s from Terminating namespace %s", FINALIZER, name)
+    for name in swept.reports:
+        log.info("janitor deleted report %s: past its keep-until", name)
     return None
 
 

@@ -18,6 +18,7 @@ from perfrun.api.perfrun import API_VERSION, KIND
 from perfrun.api.times import parse_time
 from perfrun.kube.client import Kube
 from perfrun.kube.errors import KindNotServedError, KubeError
+from perfrun.kube.reports import expired, list_reports
 from perfrun.render.context import (
     ANNOTATION_PERFRUN_UID,
     LABEL_MANAGED_BY,
@@ -84,6 +85,7 @@ class Swept:
 
     deleted: dict[str, str] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)  # report ConfigMaps past keep-until
 
 
 def sweep(kube: Kube, now: datetime, served: Callable[[str], bool]) -> Swept:
@@ -104,7 +106,20 @@ def sweep(kube: Kube, now: datetime, served: Callable[[str], bool]) -> Swept:
         reason = judge(kube, namespace, now)
         if reason:
             swept.deleted[name] = reason
+    swept.reports = sweep_reports(kube, now, served)
     return swept
+
+
+def sweep_reports(kube: Kube, now: datetime, served: Callable[[str], bool]) -> list[str]:
+    """Delete the report ConfigMaps past their keep-until in the namespaces served."""
+    gone = []
+    for report in list_reports(kube):
+        meta = report["metadata"]
+        if not served(meta["namespace"]) or not expired(report, now):
+            continue
+        if kube.delete("v1", "ConfigMap", meta["name"], meta["namespace"]):
+            gone.append(f"{meta['namespace']}/{meta['name']}")
+    return gone
 
 
 def release(kube: Kube, namespace: dict[str, Any], keep: list[str]) -> bool:

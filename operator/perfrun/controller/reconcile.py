@@ -50,6 +50,7 @@ def context_for(body: dict[str, Any], settings: OperatorSettings) -> RunContext:
         secret_seed=settings.secret_seed,
         images=settings.images,
         placement=settings.placement(),
+        report_retention_s=settings.report_retention,
     )
 
 

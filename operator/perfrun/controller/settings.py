@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,19 @@ from perfrun.render.placement import (
 
 # Where the chart mounts each pull secret named in PERFRUN_IMAGE_PULL_SECRETS (one folder each).
 PULL_SECRET_DIR = "/etc/perfrun/pull-secrets"
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "")
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}: not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name}: must be more than 0 seconds, not {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,9 @@ class OperatorSettings:
     tolerations: tuple[dict[str, Any], ...] = ()
     pull_secret_names: tuple[str, ...] = ()
     pull_secret_dir: str = PULL_SECRET_DIR
+    # Seconds a run's report ConfigMap is kept after its analysis (PERFRUN_REPORT_RETENTION):
+    # it outlives the PerfRun (a GitOps prune must not lose the result); the janitor deletes it.
+    report_retention: float = 30 * 86400
 
     def placement(self) -> Placement:
         """Placement for one run, with the pull secrets as mounted now (a rotated Secret is
@@ -83,6 +100,7 @@ class OperatorSettings:
             kubeconfig=os.environ.get("KUBECONFIG") or None,
             secret_seed=os.environ.get("PERFRUN_SECRET_SEED", ""),
             peering_lifetime=int(os.environ.get("PERFRUN_PEERING_LIFETIME", "60")),
+            report_retention=_seconds(env, "PERFRUN_REPORT_RETENTION", 30 * 86400),
             images=images,
             node_selector=parse_node_selector(env.get("PERFRUN_NODE_SELECTOR", "")),
             tolerations=parse_tolerations(env.get("PERFRUN_TOLERATIONS", "")),

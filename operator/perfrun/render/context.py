@@ -60,6 +60,8 @@ class RunContext:
     # tolerations, image pull secrets.
     images: ImageMap = field(default_factory=ImageMap)
     placement: Placement = field(default_factory=Placement)
+    # How long the run's report ConfigMap is kept (it outlives the PerfRun); 30 days.
+    report_retention_s: float = 30 * 86400
 
     @property
     def namespace(self) -> str:
