@@ -23,6 +23,8 @@ SUBCOMMAND_MODULES = {
     "analyze": "perfrun.analysis.cli",
     "report": "perfrun.analysis.cli",
     "baseline": "perfrun.analysis.cli",
+    "run": "perfrun.follow.cli",
+    "ls": "perfrun.follow.cli",
 }
 
 

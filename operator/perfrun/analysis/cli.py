@@ -174,10 +174,31 @@ def cmd_report(args: argparse.Namespace) -> int:
         text = json.dumps(bounded.report_files(result, title))
     else:
         text = report_html.render(result, title)
+    if args.open:
+        return _open_html(report_html.render(result, title), args.output, title)
     if args.output:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _open_html(html: str, output: str | None, title: str) -> int:
+    """Write the HTML page (to ``output`` or a temporary file) and open it in the browser
+    ($BROWSER, else the desktop's default)."""
+    import tempfile
+    import webbrowser
+
+    if output:
+        path = Path(output)
+    else:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in title)
+        path = Path(tempfile.mkdtemp(prefix="perfrun-report-")) / f"{safe}.html"
+    path.write_text(html)
+    print(f"report: {path.resolve()}", file=sys.stderr)
+    if not webbrowser.open(path.resolve().as_uri()):
+        print("perfrun report: no browser found; open the file above", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -241,6 +262,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--format", choices=("html", "markdown", "json", "bounded"), default="html")
     r.add_argument("-o", "--output", help="write here instead of stdout")
     r.add_argument("--title", help="title (default: RUN)")
+    r.add_argument("--open", action="store_true", help="write the HTML page and open it")
     _kube_args(r)
     r.set_defaults(func=cmd_report)
 

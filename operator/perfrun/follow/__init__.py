@@ -1,0 +1,1 @@
+"""`perfrun run`, `perfrun ls`: a person's (or a CI step's) view of PerfRuns on a cluster."""
