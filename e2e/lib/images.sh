@@ -222,13 +222,14 @@ build_one() {
 	ilog "$name: building (inputs $key)"
 	local extra=()
 	mapfile -t extra < <(build_network_args)
-	(cd "$REPO_DIR" && bh bud --isolation chroot --pull-never --layers -q "${extra[@]}" \
+	(cd "$REPO_DIR" && bh bud --isolation chroot --pull-never --layers=false -q "${extra[@]}" \
 		-f "images/$name/Containerfile" -t "$tmp" "$context") >&2
 	version="$(read_version "$name" "$tmp")"
 	ref="$IMAGES_REGISTRY/$name:$version"
 	rm -f "$IMAGES_CACHE/$name"-*.oci.tar "$IMAGES_CACHE/$name"-*.ref
 	export_archive "$tmp" "$ref" "$archive"
 	bh rmi -f "$tmp" >/dev/null
+	bh rmi --prune >/dev/null 2>&1 || true # no cache layers (--layers=false): nothing to keep
 	echo "$ref" >"$refile"
 	ilog "$name: built $ref in $((SECONDS - started)) s, $(du -h "$archive" | cut -f1) archive"
 }
