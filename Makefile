@@ -47,9 +47,9 @@ test-fast: venv
 crd: venv
 	$(VENV)/bin/perfrun crd -o crds/perfrun.dev_perfruns.yaml
 	$(VENV)/bin/perfrun crd --kind PerfBaseline -o crds/perfrun.dev_perfbaselines.yaml
-	mkdir -p charts/perfrun-operator/crds
-	rm -f charts/perfrun-operator/crds/*.yaml
-	cp crds/*.yaml charts/perfrun-operator/crds/
+	mkdir -p charts/perfrun-operator/files/crds
+	rm -f charts/perfrun-operator/files/crds/*.yaml
+	cp crds/*.yaml charts/perfrun-operator/files/crds/
 
 # The README's main job: a sample PerfRun against the local cluster, followed to its verdict.
 demo: system-deps venv cluster-build

@@ -48,12 +48,12 @@ Manifest = dict[str, Any]
 
 def test_chart_crds_are_exact_copies_of_crds() -> None:
     ours = sorted(p.name for p in CRDS.glob("*.yaml"))
-    chart = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    chart = sorted(p.name for p in (CHART / "files" / "crds").glob("*.yaml"))
     assert ours, "crds/ is empty"
     assert chart == ours, "chart CRDs differ from crds/: run `make crd` and commit"
     for name in ours:
-        assert (CHART / "crds" / name).read_bytes() == (CRDS / name).read_bytes(), (
-            f"charts/perfrun-operator/crds/{name} drifted from crds/{name}: run `make crd`"
+        assert (CHART / "files" / "crds" / name).read_bytes() == (CRDS / name).read_bytes(), (
+            f"charts/perfrun-operator/files/crds/{name} drifted from crds/{name}: run `make crd`"
         )
 
 
@@ -151,7 +151,7 @@ OPTIONAL_OFF = (
     "--set",
     "serviceAccount.create=false,serviceAccount.name=ops,topologySpread=false",
     "--set",
-    "secretSeed.existingSecret=ops-seed",
+    "secretSeed.existingSecret=ops-seed,crds.install=false",
 )
 
 
@@ -161,7 +161,14 @@ def test_every_rendered_object_carries_the_app_labels(helm: Helm, values: tuple[
     docs = helm.template(*values, release="rel")
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "ClusterRole", "ClusterRoleBinding"} <= kinds
-    optional = {"ServiceAccount", "Service", "PodDisruptionBudget", "ClusterKopfPeering", "Secret"}
+    optional = {
+        "ServiceAccount",
+        "Service",
+        "PodDisruptionBudget",
+        "ClusterKopfPeering",
+        "Secret",
+        "CustomResourceDefinition",
+    }
     assert optional <= kinds if not values else not optional & kinds
     for doc in docs:
         labels = doc["metadata"].get("labels") or {}
@@ -177,6 +184,61 @@ def test_every_rendered_object_carries_the_app_labels(helm: Helm, values: tuple[
         for doc in (d for d in docs if d["kind"] == kind):
             chosen = doc["spec"]["selector"]
             assert chosen.get("matchLabels", chosen) == selector, kind
+
+
+@pytest.mark.cluster
+def test_service_and_pod_monitors_select_the_operators_metrics(helm: Helm) -> None:
+    docs = helm.template(
+        "--set",
+        "metrics.serviceMonitor.enabled=true,metrics.podMonitor.enabled=true",
+        "--set",
+        "metrics.serviceMonitor.labels.release=prom",
+        release="rel",
+    )
+    service = next(d for d in docs if d["kind"] == "Service")
+    deployment = by_kind(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    monitor = by_kind(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == [
+        p["name"] for p in service["spec"]["ports"]
+    ]
+    pods = by_kind(docs, "PodMonitor")
+    assert pods["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pods["spec"]["podMetricsEndpoints"][0]["port"] in [p["name"] for p in container["ports"]]
+    for doc in (monitor, pods):
+        assert doc["spec"]["namespaceSelector"] == {"matchNames": ["perfrun-system"]}
+        assert doc["spec"][next(k for k in doc["spec"] if k.endswith("ndpoints"))][0]["path"] == (
+            "/metrics"
+        )
+    off = {d["kind"] for d in helm.template()}
+    assert not {"ServiceMonitor", "PodMonitor"} & off  # off by default: needs its CRDs
+
+
+@pytest.mark.cluster
+def test_rendered_crds_are_the_crds_with_a_keep_policy(helm: Helm) -> None:
+    """Templates (so `helm upgrade` upgrades them), the same schema as crds/ to the last
+    digit, kept on uninstall."""
+    rendered = {
+        d["metadata"]["name"]: d
+        for d in helm.template("--show-only", "templates/crds.yaml")
+        if d["kind"] == "CustomResourceDefinition"
+    }
+    ours = {
+        d["metadata"]["name"]: d
+        for path in sorted(CRDS.glob("*.yaml"))
+        for d in yaml.safe_load_all(path.read_text())
+        if d
+    }
+    assert rendered.keys() == ours.keys()
+    for name, crd in rendered.items():
+        assert crd["spec"] == ours[name]["spec"], name
+        assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert not (CHART / "crds").exists(), "crds/ is installed once and never upgraded by Helm"
 
 
 @pytest.mark.cluster
@@ -388,11 +450,16 @@ def test_install_and_run_a_perfrun_with_the_charts_rbac(
     tmp_path: Path,
 ) -> None:
     ns = kube_namespace
-    values = ("--set", f"peering.name={release}")
+    # the shared cluster's CRDs belong to the tests (perfrun_crds), not to this release
+    values = ("--set", f"peering.name={release},crds.install=false")
     # the server validates every object first (strict field validation, admission)
     helm.run("install", release, str(CHART), "-n", ns, "--dry-run=server", *values, *OPTIONAL_OFF)
     helm.run("install", release, str(CHART), "-n", ns, *values)
     fullname = f"{release}-perfrun-operator"
+    # `helm test`: its Job reads /metrics through the Service (kwok completes the Job's pod
+    # without running it: here the hook's wiring is what is tested, not its script)
+    tested = helm.run("test", release, "-n", ns, "--timeout", "120s")
+    assert f"TEST SUITE:     {fullname}-test-metrics" in tested and "Succeeded" in tested, tested
     kube_cluster.kubectl(
         "wait", "--for=condition=Available", f"deployment/{fullname}", "-n", ns, "--timeout=120s"
     )
