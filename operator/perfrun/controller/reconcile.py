@@ -51,6 +51,8 @@ def context_for(body: dict[str, Any], settings: OperatorSettings) -> RunContext:
         images=settings.images,
         placement=settings.placement(),
         report_retention_s=settings.report_retention,
+        api_server_cidrs=settings.api_server_cidrs,
+        api_server_ports=settings.api_server_ports,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,34 @@ from perfrun.render.placement import (
     parse_pull_secret_names,
     parse_tolerations,
 )
+
+DEFAULT_API_SERVER_PORTS = (443, 6443)
+
+
+def parse_api_server_cidrs(text: str) -> tuple[str, ...]:
+    """PERFRUN_API_SERVER_CIDRS: comma-separated networks; empty means any address."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"PERFRUN_API_SERVER_CIDRS: not a network: {item!r}") from None
+    return tuple(out)
+
+
+def parse_api_server_ports(text: str) -> tuple[int, ...]:
+    """PERFRUN_API_SERVER_PORTS: comma-separated ports; empty means 443 and 6443."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if not item.isdigit() or not 1 <= int(item) <= 65535:
+            raise ValueError(f"PERFRUN_API_SERVER_PORTS: not a port: {item!r}")
+        out.append(int(item))
+    return tuple(out) or DEFAULT_API_SERVER_PORTS
+
 
 # Where the chart mounts each pull secret named in PERFRUN_IMAGE_PULL_SECRETS (one folder each).
 PULL_SECRET_DIR = "/etc/perfrun/pull-secrets"
@@ -59,6 +88,11 @@ class OperatorSettings:
     # Seconds a run's report ConfigMap is kept after its analysis (PERFRUN_REPORT_RETENTION):
     # it outlives the PerfRun (a GitOps prune must not lose the result); the janitor deletes it.
     report_retention: float = 30 * 86400
+    # Where run pods that talk to the API server (Prometheus' pod discovery, the load pods'
+    # ConfigMaps) may connect, as the NetworkPolicy sees it: the addresses and ports of the
+    # `kubernetes` Service's endpoints (PERFRUN_API_SERVER_CIDRS, PERFRUN_API_SERVER_PORTS).
+    api_server_cidrs: tuple[str, ...] = ()
+    api_server_ports: tuple[int, ...] = DEFAULT_API_SERVER_PORTS
 
     def placement(self) -> Placement:
         """Placement for one run, with the pull secrets as mounted now (a rotated Secret is
@@ -106,4 +140,6 @@ class OperatorSettings:
             tolerations=parse_tolerations(env.get("PERFRUN_TOLERATIONS", "")),
             pull_secret_names=names,
             pull_secret_dir=secret_dir,
+            api_server_cidrs=parse_api_server_cidrs(env.get("PERFRUN_API_SERVER_CIDRS", "")),
+            api_server_ports=parse_api_server_ports(env.get("PERFRUN_API_SERVER_PORTS", "")),
         )

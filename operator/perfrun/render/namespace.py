@@ -21,6 +21,7 @@ QUOTA = "perfrun-quota"
 LIMIT_RANGE = "perfrun-limits"
 EGRESS_POLICY = "perfrun-egress"
 PROMETHEUS_API_POLICY = "perfrun-prometheus-apiserver"
+LOAD_API_POLICY = "perfrun-load-apiserver"
 RBAC = "rbac.authorization.k8s.io"
 # Headroom over the exact sum: a replacement pod starting while its predecessor terminates,
 # a retried Job pod, small rounding.
@@ -121,20 +122,12 @@ def egress_policy(run: PerfRun, ctx: RunContext) -> Manifest:
     return out
 
 
-def prometheus_api_policy(ctx: RunContext) -> Manifest:
-    """The embedded Prometheus discovers pods through the API server, which is outside the
-    namespace: allow that pod, and only it, to reach the API server's addresses."""
+def _api_server_policy(ctx: RunContext, name: str, component: str, role: str) -> Manifest:
+    """Egress from ``component``'s pods, and only theirs, to the API server's addresses."""
     cidrs = ctx.api_server_cidrs or ("0.0.0.0/0", "::/0")
-    out = obj(
-        "networking.k8s.io/v1",
-        "NetworkPolicy",
-        ctx,
-        PROMETHEUS_API_POLICY,
-        component=prometheus.NAME,
-        role=prometheus.ROLE,
-    )
+    out = obj("networking.k8s.io/v1", "NetworkPolicy", ctx, name, component=component, role=role)
     out["spec"] = {
-        "podSelector": {"matchLabels": ctx.selector(prometheus.NAME)},
+        "podSelector": {"matchLabels": ctx.selector(component)},
         "policyTypes": ["Egress"],
         "egress": [
             {
@@ -144,6 +137,18 @@ def prometheus_api_policy(ctx: RunContext) -> Manifest:
         ],
     }
     return out
+
+
+def prometheus_api_policy(ctx: RunContext) -> Manifest:
+    """The embedded Prometheus discovers pods through the API server, which is outside the
+    namespace: allow that pod, and only it, to reach the API server's addresses."""
+    return _api_server_policy(ctx, PROMETHEUS_API_POLICY, prometheus.NAME, prometheus.ROLE)
+
+
+def load_api_policy(ctx: RunContext) -> Manifest:
+    """The load pods write their progress and summaries to ConfigMaps through the API
+    server: allow them, and only them, to reach it."""
+    return _api_server_policy(ctx, LOAD_API_POLICY, "load", "load")
 
 
 def _service_account(ctx: RunContext, name: str, component: str) -> Manifest:
@@ -195,6 +200,7 @@ def fence(run: PerfRun, ctx: RunContext) -> list[Manifest]:
         resource_quota(ctx, totals(everything_that_runs(run, ctx))),
         limit_range(ctx),
         egress_policy(run, ctx),
+        load_api_policy(ctx),
         *run_rbac(ctx),
     ]
     if prometheus.embedded(run):

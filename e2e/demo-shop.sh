@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The shop on the local cluster's real node: the baseline PerfRun to Passed (promoted as
+# PerfBaseline shop-main), then the same release with a planted regression (default
+# n_plus_one) to Failed with BaselineRegressed naming the metric and both numbers. Prints
+# progress lines, the verdicts and where the HTML reports are.
+#
+#   e2e/demo-shop.sh [REGRESSION]      (SHOP_DEMO_NAMESPACE, default perfrun-demo)
+#
+# Builds what it needs (cluster binaries, images) through e2e/cluster.sh up --with-node.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REGRESSION="${1:-n_plus_one}"
+NS="${SHOP_DEMO_NAMESPACE:-perfrun-demo}"
+OUT="${SHOP_DEMO_OUT:-$PWD/reports}"
+PY=.venv/bin/python
+say() { printf '== %s\n' "$*"; }
+
+say "local cluster with its real node (builds on first use)"
+bash e2e/cluster.sh up --with-node >&2
+KUBECONFIG="$(bash e2e/cluster.sh kubeconfig)"
+PATH="$(bash e2e/cluster.sh bin-dir):$PATH"
+export KUBECONFIG PATH
+kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+kubectl wait --for=condition=Established crd/perfruns.perfrun.dev --timeout=60s >/dev/null
+kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+
+# run pods on the real node, with the images built here
+eval "$(bash e2e/images.sh operator-env)"
+export PERFRUN_NODE_SELECTOR='{"perfrun.dev/node":"real"}'
+export PERFRUN_TOLERATIONS='[{"key":"perfrun.dev/node","operator":"Equal","value":"real","effect":"NoSchedule"}]'
+# the API server as run pods' NetworkPolicies see it: the kubernetes Service's endpoints
+PERFRUN_API_SERVER_CIDRS="$(kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes \
+	-o jsonpath='{range .items[*].endpoints[*].addresses[*]}{@}/32,{end}')"
+PERFRUN_API_SERVER_PORTS="$(kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes \
+	-o jsonpath='{range .items[*].ports[*]}{.port},{end}')"
+export PERFRUN_API_SERVER_CIDRS PERFRUN_API_SERVER_PORTS
+log="$(mktemp -t perfrun-operator.XXXXXX.log)"
+.venv/bin/perfrun operator --standalone -n "$NS" >"$log" 2>&1 &
+operator=$!
+trap 'kill $operator 2>/dev/null || true; wait $operator 2>/dev/null || true' EXIT
+say "operator started (log: $log)"
+
+field() { kubectl -n "$NS" get perfrun "$1" -o jsonpath="$2" 2>/dev/null || true; }
+
+# follow NAME: one line per phase change and per load progress change, until Finished
+follow() {
+	local name="$1" last="" line phase load started=$SECONDS
+	while :; do
+		phase="$(field "$name" '{.status.phase}')"
+		load="$(field "$name" '{.status.load.step}/{.status.load.steps} {.status.load.achievedRps}')"
+		line="${phase:-Pending}"
+		[ "$phase" = Loading ] && line="$line: step $load rps"
+		if [ "$line" != "$last" ]; then
+			printf '   %4ss  %s\n' "$((SECONDS - started))" "$line"
+			last="$line"
+		fi
+		[ "$(field "$name" '{.status.conditions[?(@.type=="Finished")].status}')" = True ] && break
+		[ $((SECONDS - started)) -lt 1800 ] || {
+			echo "   timed out after 30 min" >&2
+			return 1
+		}
+		sleep 3
+	done
+}
+
+verdict() {
+	local name="$1"
+	printf '   verdict %s, p99 %s ms, error rate %s, max queue depth %s\n' \
+		"$(field "$name" '{.status.verdict}')" "$(field "$name" '{.status.results.p99Ms}')" \
+		"$(field "$name" '{.status.results.errorRate}')" "$(field "$name" '{.status.results.maxQueueDepth}')"
+	printf '   %s: %s\n' "$(field "$name" '{.status.conditions[?(@.type=="Ready")].reason}')" \
+		"$(field "$name" '{.status.message}' | cut -c1-400)"
+	mkdir -p "$OUT"
+	.venv/bin/perfrun report "$name" -n "$NS" --format html -o "$OUT/$name.html" >/dev/null 2>&1 &&
+		echo "   report: $OUT/$name.html"
+}
+
+apply() { # FILE NAME REGRESSIONS
+	"$PY" - "$1" "$2" "$3" <<'PY' | kubectl -n "$NS" apply -f - >/dev/null
+import sys, yaml
+path, name, regressions = sys.argv[1:]
+doc = yaml.safe_load(open(path))
+doc["metadata"]["name"] = name
+spec = doc["spec"]["environment"]
+for part in [*spec["workloads"], spec["migrations"]]:
+    part["env"] = [e for e in part.get("env", []) if e["name"] != "SHOP_REGRESSIONS"]
+    part["env"].append({"name": "SHOP_REGRESSIONS", "value": regressions})
+print(yaml.safe_dump(doc))
+PY
+}
+
+kubectl -n "$NS" delete perfrun --all --timeout=300s >/dev/null
+kubectl -n "$NS" delete perfbaseline shop-main --ignore-not-found >/dev/null
+
+say "1/2 shop-baseline: the shop as released, judged on its gates, promoted as shop-main"
+apply examples/shop/perfrun-baseline.yaml shop-baseline ""
+follow shop-baseline
+verdict shop-baseline
+kubectl -n "$NS" get perfbaseline shop-main \
+	-o jsonpath='   baseline shop-main: p99 {.spec.values.p99Ms} ms, error rate {.spec.values.errorRate}{"\n"}'
+# one run at a time fits a small node: the baseline's environment goes before the next run
+kubectl -n "$NS" delete perfrun shop-baseline --timeout=300s >/dev/null
+echo "   shop-baseline's namespace deleted (its report and PerfBaseline stay)"
+
+name="shop-release-${REGRESSION//_/-}"
+say "2/2 $name: the same release with SHOP_REGRESSIONS=$REGRESSION, compared with shop-main"
+apply examples/shop/perfrun-release.yaml "$name" "$REGRESSION"
+follow "$name"
+verdict "$name"
+kubectl -n "$NS" get perfrun -o wide
