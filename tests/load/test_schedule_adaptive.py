@@ -63,40 +63,100 @@ def test_breaches_name_each_signal_with_its_numbers() -> None:
     assert breaches(_w(requests=0, back_off=0), cfg) == []
 
 
-def _controller(then: str) -> tuple[Controller, Any]:
-    steps = plan(_spec(), share_of(_spec(), 0, 1))
-    ctl = Controller(Adaptive.model_validate({"then": then}))
-    return ctl, lambda lvl: level_rate(steps, lvl)
+def _controller(then: str, **on: Any) -> Controller:
+    return Controller(Adaptive.model_validate({"then": then, "backOffOn": on}))
 
 
-def test_hold_previous_step_caps_the_ramp_for_good() -> None:
-    ctl, rate_of = _controller("holdPreviousStep")
-    d = ctl.observe(_w(back_off=10), 1, rate_of)
-    assert d is not None and (d.from_rate, d.to_rate, d.action) == (200, 100, "holdPreviousStep")
-    assert ctl.level(2) == 0  # the ramp moves on, the cap holds
-    assert ctl.observe(_w(), 2, rate_of) is None
-    d2 = ctl.observe(_w(back_off=10), 2, rate_of)
-    assert d2 is not None and d2.to_rate == 50
-    assert [d.to_json()["toRate"] for d in ctl.decisions] == [100, 50]
+def _window(sent: float, refused_above: float | None = None, errors: float = 0.0) -> WindowSignals:
+    """One second against a target that refuses (429) what it gets above ``refused_above``
+    per second, and fails a share ``errors`` of what it answers."""
+    attempts = round(sent)
+    refused = max(0, attempts - round(refused_above)) if refused_above is not None else 0
+    failed = round((attempts - refused) * errors)
+    return WindowSignals(0.0, 1.0, attempts, refused, failed, 5.0, attempts=attempts)
 
 
-def test_step_down_follows_the_ramp_one_step_lower() -> None:
-    ctl, rate_of = _controller("stepDown")
-    ctl.observe(_w(back_off=10), 1, rate_of)
-    assert (ctl.level(1), ctl.level(2)) == (0, 1)
+def test_a_breach_cuts_to_under_what_the_target_handled_then_settles() -> None:
+    ctl = _controller("stepDown")
+    d = ctl.observe(_window(200, refused_above=100), 1, 200)
+    assert d is not None and d.action == "stepDown" and (d.from_rate, d.to_rate) == (200, 90)
+    assert ctl.rate(200) == 90.0
+    # the next window is not judged (answers to the old rate are still coming in)
+    assert ctl.observe(_window(200, refused_above=100), 1, 200) is None
+    assert ctl.rate(200) == 90.0
+
+
+def test_clean_windows_probe_up_additively_and_the_ramp_bounds_it() -> None:
+    ctl = _controller("stepDown")
+    ctl.observe(_window(200, refused_above=100), 1, 200)
+    ctl.observe(_window(90), 1, 200)  # settling
+    rates = []
+    for _ in range(4):
+        assert ctl.observe(_window(ctl.rate(200)), 1, 200) is None
+        rates.append(ctl.rate(200))
+    assert rates == [94.0, 98.0, 102.0, 106.0]  # +2 % of the scheduled 200 a window
+    small = _controller("stepDown")
+    small.observe(_window(20, refused_above=15), 0, 20)
+    small.observe(_window(13), 0, 20)
+    for _ in range(10):
+        small.observe(_window(small.rate(20)), 0, 20)
+    assert small.cap is None and small.rate(20) == 20.0  # back on the ramp, never above it
+
+
+def test_it_settles_just_under_a_known_capacity() -> None:
+    for then in ("stepDown", "holdPreviousStep"):
+        ctl = _controller(then)
+        seen = []
+        for _ in range(120):
+            rate = ctl.rate(300)
+            ctl.observe(_window(rate, refused_above=100), 1, 300)
+            seen.append(rate)
+        late = seen[20:]
+        assert min(late) >= 90.0 and max(late) <= 110.0, (then, late)
+        refused = sum(max(0.0, r - 100) for r in late) / sum(late)
+        assert refused < 0.01, (then, refused)  # the 429 share after it found the capacity
+
+
+def test_hold_previous_step_never_probes_past_the_first_breach() -> None:
+    ctl = _controller("holdPreviousStep")
+    ctl.observe(_window(200, refused_above=100), 1, 200)
+    for _ in range(100):
+        ctl.observe(_window(ctl.rate(400)), 2, 400)  # the ramp moves on; the target is fine
+    assert ctl.rate(400) == 200.0
+
+
+def test_a_constant_error_rate_is_reported_not_followed_to_nothing() -> None:
+    ctl = _controller("stepDown", errorRate=0.05)
+    d = ctl.observe(_window(200, errors=0.10), 1, 200)
+    assert d is not None and d.to_rate == 180
+    ctl.observe(_window(180, errors=0.10), 1, 200)  # settling
+    d2 = ctl.observe(_window(180, errors=0.10), 1, 200)
+    assert d2 is not None and d2.action == "constantErrors"
+    assert "errorRate did not fall" in d2.reasons[0]
+    assert ctl.rate(200) == 200.0  # the cut is undone
+    for _ in range(20):
+        assert ctl.observe(_window(200, errors=0.10), 1, 200) is None
+    assert ctl.rate(200) == 200.0
+
+
+def test_a_cut_rate_makes_slow_down_answers_final() -> None:
+    ctl = _controller("stepDown")
+    assert not ctl.holding
+    ctl.observe(_window(200, refused_above=100), 1, 200)
+    assert ctl.holding  # the engine does not retry a 429/503 now
 
 
 def test_abort_is_decided_once() -> None:
-    ctl, rate_of = _controller("abort")
-    d = ctl.observe(_w(back_off=10), 0, rate_of)
+    ctl = _controller("abort")
+    d = ctl.observe(_w(back_off=10), 0, 100)
     assert d is not None and ctl.aborted and d.to_rate == 0
-    assert ctl.observe(_w(back_off=10), 0, rate_of) is None
+    assert ctl.observe(_w(back_off=10), 0, 100) is None
     assert "abort" in d.log_line() and "429/503 share" in d.log_line()
 
 
 def test_no_adaptive_section_never_decides() -> None:
     ctl = Controller(None)
-    assert ctl.observe(_w(back_off=100), 0, lambda lvl: 1) is None
+    assert ctl.observe(_w(back_off=100), 0, 1) is None
 
 
 def test_arrivals_do_not_drift_and_rebase_when_the_rate_changes() -> None:

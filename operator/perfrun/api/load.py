@@ -118,10 +118,12 @@ class Adaptive(ApiModel):
     )
     then: Literal["holdPreviousStep", "stepDown", "abort"] = Field(
         "holdPreviousStep",
-        description="What to do on a breach. holdPreviousStep: go back to the previous step's "
-        "rate and never climb again; stepDown: go one step lower and keep following the ramp "
-        "that many steps below its schedule; abort: stop sending, drain, report. Below the "
-        "first step each further breach halves the rate (at least 1).",
+        description="What to do on a breach. stepDown and holdPreviousStep cut the rate to 90% "
+        "of what the target handled, leave the next window to settle, then probe back up by 2% "
+        "of the step's rate per clean window: stepDown up to the ramp, holdPreviousStep never "
+        "past the rate of its first breach. A signal that does not fall when the rate is cut "
+        "(a constant error rate) is reported (constantErrors) and no longer acted on. Retries "
+        "come out of the cut rate. abort: stop sending, drain, report.",
     )
     window: Duration = Field("5s", description="Length of the window the signals are read over.")
 

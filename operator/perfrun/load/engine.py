@@ -32,7 +32,7 @@ from perfrun.load.http import Client, HttpError, RequestBytes, parse_origin
 from perfrun.load.ledger import StepLedger
 from perfrun.load.metrics import LoadMetrics
 from perfrun.load.progress import Counters
-from perfrun.load.schedule import Arrivals, Step, level_rate, phase_offset, plan, ramp_end, step_at
+from perfrun.load.schedule import Arrivals, Step, phase_offset, plan, ramp_end, step_at
 from perfrun.load.slots import Slots
 from perfrun.load.stats import Recorder
 from perfrun.load.templates import (
@@ -148,7 +148,7 @@ class Engine:
         step = step_at(self.steps, now) if started else None
         if step is None and started and self.steps:  # the ramp is over: its last step
             step = self.steps[-1].index
-        rate = 0 if step is None or self._stopping else self._current_rate(step)
+        rate = 0.0 if step is None or self._stopping else self._current_rate(step)
         requests, errors = self.recorder.totals()
         c = self.controller
         open_model = self.spec.ramp.model == "open"
@@ -157,9 +157,9 @@ class Engine:
             step=0 if step is None else step + 1,
             steps=len(self.steps),
             target_rps=float(rate) if open_model else 0.0,
-            target_users=0 if open_model else rate,
+            target_users=0 if open_model else round(rate),
             in_flight=self._in_flight,
-            backed_off=c.aborted or c.offset > 0 or c.cap is not None,
+            backed_off=c.backed_off,
             requests=requests,
             errors=errors,
             dropped=self.recorder.dropped,
@@ -310,11 +310,9 @@ class Engine:
         if waiter is not None:
             waiter.set_result(None)
 
-    def _level_rate(self, level: int) -> int:
-        return level_rate(self.steps, level)
-
-    def _current_rate(self, step: int) -> int:
-        return level_rate(self.steps, self.controller.level(step))
+    def _current_rate(self, step: int) -> float:
+        """The step's rate as the back-off lets it run now."""
+        return self.controller.rate(self.steps[step].rate)
 
     # --- request ------------------------------------------------------------------------
 
@@ -370,6 +368,8 @@ class Engine:
                 retry = status is None or status in RETRY_STATUSES
                 if not retry or attempt >= self.max_retries or self._stopping:
                     break
+                if self.controller.holding and status in self.recorder.back_off_codes:
+                    break  # backed off: a retry of "slow down" would add to the overload
                 if self._now() >= self._ramp_end:
                     break  # the ramp is over: no new attempts, only the drain
                 attempt += 1
@@ -464,7 +464,7 @@ class Engine:
             slots.advance()
             t = slots.next(min(float(rate), self._pace_cap))
 
-    def _active(self, slots: Arrivals, t: float) -> tuple[float, int, int] | None:
+    def _active(self, slots: Arrivals, t: float) -> tuple[float, int, float] | None:
         """(t, step, rate) of the first step from ``t`` on with a rate above 0, ``t`` moved to
         its start past any step with nothing to send (the arrivals jump there too); None once
         the ramp is over."""
@@ -504,7 +504,7 @@ class Engine:
             step = step_at(self.steps, self._now())
             if step is None:
                 break
-            wanted = self._current_rate(step)
+            wanted = max(1, round(self._current_rate(step)))
             for k in range(wanted):
                 task = users.get(k)
                 if task is None or task.done():
@@ -552,7 +552,7 @@ class Engine:
             if step is not None:
                 if self.metrics is not None:
                     self.metrics.step.set(step)
-                decision = self.controller.observe(signals, step, self._level_rate)
+                decision = self.controller.observe(signals, step, self.steps[step].rate)
                 if decision is not None:
                     log.warning("%s", decision.log_line())
                     if self.metrics is not None:
