@@ -128,3 +128,14 @@ def test_dropped_requests_and_the_load_pods_cpu_reach_status_load() -> None:
     p = sum_progress(data)
     assert p is not None and p.dropped == 150 and p.load_cpu_cores == 1.92
     assert "150 dropped (the load pods could not keep up)" in describe(p)
+
+
+def test_p99_so_far_is_the_highest_of_the_pods() -> None:
+    data = {
+        "progress-0.json": report(p99Ms=40.5),
+        "progress-1.json": report(p99Ms=55.25),
+        "progress-2.json": report(),
+    }
+    progress = sum_progress(data)
+    assert progress is not None and progress.p99_ms == 55.25
+    assert sum_progress({"progress-0.json": report()}).p99_ms is None  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ pods, the real `perfrun load` plays the load pod of the run that passes."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -127,6 +128,8 @@ def check_plain_log(tmp: Path, ns: str) -> None:
     phases = [line.split(" | ")[1] for line in progress]
     assert {"Provisioning", "Loading", "Succeeded"} <= set(phases), plain
     assert any("step 2/2" in line and "rps" in line for line in progress), plain
+    # the p99 so far while it loads (the load pod's own), before the analysis has one
+    assert any(re.search(r"\| Loading \| .*\| p99 [0-9.]+ ms \|", line) for line in progress), plain
     assert "\x1b" not in plain and "\r" not in plain  # no terminal codes in a CI log
     assert any(line.startswith("run-passes: Passed (p99 ") for line in lines), plain
     assert f"report: perfrun report run-passes -n {ns} --open" in lines

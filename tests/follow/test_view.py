@@ -67,6 +67,8 @@ def test_the_loading_line_shows_step_rate_errors_and_time_left() -> None:
     assert line.startswith("gitops-passed | Loading | ")
     backing = dict(obj, status={**obj["status"], "load": {**load, "backedOff": True}})
     assert "backing off" in view(backing, NOW).line()
+    so_far = dict(obj, status={**obj["status"], "load": {**load, "p99Ms": 41.25}})
+    assert "| p99 41.2 ms |" in view(so_far, NOW).line()  # the load pods' p99 so far
     expires = datetime.fromisoformat(obj["status"]["expiresAt"].replace("Z", "+00:00"))
     left = view(obj, expires - timedelta(seconds=65))
     assert left.time_left == "1m05s" and left.line().endswith(" | 1m05s left")

@@ -126,3 +126,21 @@ def test_engine_reports_its_progress_while_it_runs_and_its_final_counts(
     assert final["requests"] == summary["requests"] > 300
     assert final["errors"] == summary["failed"] > 0
     assert reporter.writes == len(written)
+
+
+def test_the_report_carries_the_pods_p99_so_far() -> None:
+    meter = ProgressMeter()
+    assert meter.report(_counters(1.0, 0)).get("p99Ms") is None  # nothing measured yet
+    assert meter.report(_counters(2.0, 10, p99_ms=12.34567))["p99Ms"] == 12.346
+
+
+def test_recorder_p99_is_that_of_every_request_so_far() -> None:
+    from perfrun.load.stats import Recorder
+
+    rec = Recorder(["a", "b"], frozenset({429, 503}))
+    assert rec.p99_ms() is None
+    for i in range(1, 1001):  # 1..1000 ms over two scenarios
+        rec.attempt(i % 2, 200, None, retry=False)
+        rec.complete(i % 2, i / 1000.0, ok=True)
+    p99 = rec.p99_ms()
+    assert p99 is not None and 985 <= p99 <= 1000, p99

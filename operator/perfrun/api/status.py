@@ -76,6 +76,11 @@ class LoadProgress(ApiModel):
     backed_off: bool = Field(False, description="Whether the engine is holding back.")
     requests: int = Field(0, ge=0, description="Requests sent so far.")
     errors: int = Field(0, ge=0, description="Failed requests so far.")
+    p99_ms: float | None = Field(
+        None,
+        description="p99 latency so far: the highest of the load pods' own (exact with one pod, "
+        "an upper bound of the merged p99 with more); the analysis' number is results.p99Ms.",
+    )
     dropped: int = Field(
         0,
         ge=0,

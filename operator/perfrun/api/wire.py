@@ -75,6 +75,9 @@ class ProgressReport(WireModel):
     cpu_cores: float = Field(
         0.0, ge=0.0, allow_inf_nan=False, description="The pod's own CPU since the last."
     )
+    p99_ms: float | None = Field(
+        None, ge=0.0, allow_inf_nan=False, description="p99 latency of its requests so far."
+    )
 
 
 class BackOffDecision(WireModel):

@@ -51,6 +51,7 @@ def sum_progress(data: Mapping[str, str]) -> LoadProgress | None:
         errors=sum(r.errors for r in reports),
         dropped=sum(r.dropped for r in reports),
         load_cpu_cores=round(sum(r.cpu_cores for r in live), 3),
+        p99_ms=max((r.p99_ms for r in reports if r.p99_ms is not None), default=None),
     )
 
 

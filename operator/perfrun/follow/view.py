@@ -86,6 +86,8 @@ def view(obj: dict[str, Any], now: datetime) -> View:
     elif load.get("steps"):
         rate = f"{_num(load.get('achievedRps'))}/{_num(load.get('targetRps'))} rps"
     p99 = results.get("p99Ms")
+    if p99 is None:
+        p99 = load.get("p99Ms")  # so far, from the load pods
     errors = None
     if load.get("requests") or results.get("requests"):
         requests = results.get("requests") or load.get("requests") or 0

@@ -164,6 +164,7 @@ class Engine:
             errors=errors,
             dropped=self.recorder.dropped,
             cpu_s=process_cpu_s() - self._cpu0,
+            p99_ms=self.recorder.p99_ms(),
         )
 
     async def run(self) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class Counters:
     errors: int  # completed requests that failed
     dropped: int = 0  # open model: slots due but not sent in time
     cpu_s: float = 0.0  # the process's own CPU seconds so far
+    p99_ms: float | None = None  # p99 latency of every request so far (None before any)
 
 
 class ProgressMeter:
@@ -68,6 +69,7 @@ class ProgressMeter:
             errors=c.errors,
             dropped=c.dropped,
             cpu_cores=round(cores, 3),
+            p99_ms=None if c.p99_ms is None else round(c.p99_ms, 3),
         ).to_wire()
 
 

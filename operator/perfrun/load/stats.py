@@ -214,6 +214,13 @@ class Recorder:
                 by_class[ERROR_CLASS] += errors
                 metrics.set_attempts(i, by_class)
 
+    def p99_ms(self) -> float | None:
+        """p99 latency of every request so far (all scenarios), ms; None before the first."""
+        hist = self.total.hist
+        if not hist.get_total_count():
+            return None
+        return float(hist.get_value_at_percentile(99.0)) / 1000.0
+
     def take_window(self, start: float, end: float) -> WindowSignals:
         """The signals since the last call; starts a new window."""
         self.flush()
