@@ -123,8 +123,9 @@ def test_path_literals_are_percent_encoded_once_and_fixed_scenarios_are_marked()
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ({"X-A": "1\r\nX-Injected: 2"}, "load.scenarios[0].headers.X-A: a header value cannot"),
-        ({"Bad Name": "1"}, "load.scenarios[0].headers: 'Bad Name' is not a valid header name"),
+        # refused by the schema itself (issue 14: no control characters, header names tokens)
+        ({"X-A": "1\r\nX-Injected: 2"}, "load.scenarios[0].headers.X-A: '1\\r\\nX-Injected: 2'"),
+        ({"Bad Name": "1"}, "load.scenarios[0].headers: header names must be HTTP tokens"),
     ],
 )
 def test_headers_that_would_break_the_request_exit_2_naming_the_field(

@@ -4,6 +4,7 @@ RBAC."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -120,12 +121,31 @@ def test_egress_allow_without_ports_allows_every_port() -> None:
     assert rules[-1] == {"to": [{"ipBlock": {"cidr": "192.0.2.0/24"}}]}
 
 
-def test_only_prometheus_may_reach_the_api_server(full: PerfRun) -> None:
-    ctx = context(full)
-    policy = by_kind(fence(full, ctx), "NetworkPolicy")["perfrun-prometheus-apiserver"]["spec"]
-    assert policy["podSelector"]["matchLabels"]["perfrun.dev/component"] == "prometheus"
-    ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
-    assert ports == set(ctx.api_server_ports)
+def test_only_load_and_prometheus_reach_the_api_server_endpoints(full: PerfRun) -> None:
+    ctx = replace(context(full), api_server_cidrs=("10.0.0.7/32",), api_server_ports=(16443,))
+    policy = by_kind(fence(full, ctx), "NetworkPolicy")["perfrun-apiserver"]["spec"]
+    (talkers,) = policy["podSelector"]["matchExpressions"]
+    assert talkers == {
+        "key": "perfrun.dev/component",
+        "operator": "In",
+        "values": ["load", "prometheus"],
+    }
+    assert policy["egress"] == [
+        {
+            "to": [{"ipBlock": {"cidr": "10.0.0.7/32"}}],
+            "ports": [{"protocol": "TCP", "port": 16443}],
+        }
+    ]
+
+
+def test_unknown_api_server_endpoints_open_nothing(full: PerfRun) -> None:
+    """No 443/6443 to every address: without the endpoints there is no such policy."""
+    objs = fence(full, context(full))
+    assert "perfrun-apiserver" not in by_kind(objs, "NetworkPolicy")
+    for policy in by_kind(objs, "NetworkPolicy").values():
+        for rule in policy["spec"]["egress"]:
+            for peer in rule.get("to", []):
+                assert peer.get("ipBlock", {}).get("cidr") not in ("0.0.0.0/0", "::/0")
 
 
 def test_run_service_account_may_only_write_the_load_summary_and_progress(run: PerfRun) -> None:
@@ -171,6 +191,9 @@ def test_prometheus_rbac_only_when_embedded(full: PerfRun) -> None:
     objs = fence(run, context(run))
     assert "perfrun-prometheus" not in by_kind(objs, "ServiceAccount")
     assert "perfrun-prometheus-apiserver" not in by_kind(objs, "NetworkPolicy")
+    ctx = replace(context(run), api_server_cidrs=("10.0.0.7/32",), api_server_ports=(443,))
+    selector = by_kind(fence(run, ctx), "NetworkPolicy")["perfrun-apiserver"]["spec"]["podSelector"]
+    assert selector["matchExpressions"][0]["values"] == ["load"]
 
 
 def test_prometheus_reaches_a_workloads_metrics_port() -> None:

@@ -21,6 +21,17 @@ RESULT_FIELD = {
 }
 
 
+# A difference this small is never a regression, whatever the percentage: a baseline of 0
+# errors (or 0.2 ms) would otherwise fail any run with one error (or 0.3 ms), whatever the
+# tolerance. The compared value may exceed the baseline by up to this much.
+ABSOLUTE_FLOOR = {
+    Metric.LATENCY_P50: 1.0,  # ms
+    Metric.LATENCY_P95: 1.0,
+    Metric.LATENCY_P99: 1.0,
+    Metric.ERROR_RATE: 0.001,  # 0.1 % of requests
+    Metric.QUEUE_DEPTH: 1.0,  # messages
+}
+
 _UNITS = {
     Metric.LATENCY_P50: "ms",
     Metric.LATENCY_P95: "ms",
@@ -54,6 +65,15 @@ def compare_one(
         missing = "baseline has no value" if baseline is None else "this run has no value"
         return Regression(**common, outcome=Verdict.INCONCLUSIVE, message=missing)
     change = change_percent(metric, baseline, value)
+    floor = ABSOLUTE_FLOOR.get(metric)
+    if floor is not None and value - baseline <= floor and (change is None or change > tol):
+        return Regression(
+            **common,
+            change_percent=None if change is None else round(change, 3),
+            outcome=Verdict.PASSED,
+            message=f"this run {amount(metric, value)} vs baseline {amount(metric, baseline)}: "
+            f"within the absolute floor of {amount(metric, floor)}",
+        )
     if change is None:
         return Regression(
             **common,

@@ -5,8 +5,10 @@ per gate against its ``failureLimit``."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, Protocol
 
 import requests
@@ -69,6 +71,9 @@ class Connection:
         s.cert = self.client_cert
         s.headers.update(self.headers)
         s.proxies.update(self.proxies)
+        # a redirect would take the operator's request (and its credentials) somewhere the
+        # spec and the admin's allowlist never named
+        s.max_redirects = 0
         return s
 
 
@@ -106,7 +111,12 @@ class PrometheusClient:
         try:
             return fn(*args, **kwargs)
         except PrometheusApiClientException as exc:
-            raise QueryError(f"{what}: Prometheus refused: {_short(exc)}") from exc
+            # the exception carries the response body: only its status code is reported
+            raise QueryError(f"{what}: Prometheus refused: {_refusal(exc)}") from exc
+        except requests.exceptions.TooManyRedirects as exc:
+            raise QueryError(
+                f"{what}: Prometheus at {self.where} answered with a redirect, not followed"
+            ) from exc
         except requests.exceptions.Timeout as exc:
             raise QueryError(f"{what}: timed out after {self.timeout_s:g}s") from exc
         except requests.exceptions.RequestException as exc:
@@ -114,7 +124,9 @@ class PrometheusClient:
                 f"{what}: Prometheus at {self.where} unreachable: {_short(exc)}"
             ) from exc
         except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not Prometheus' shape
-            raise QueryError(f"{what}: unexpected answer: {_short(exc)}") from exc
+            raise QueryError(
+                f"{what}: unexpected answer ({type(exc).__name__}: not Prometheus' JSON)"
+            ) from exc
 
     def ping(self) -> None:
         """GET /-/ready: cheap, needs no query, and answers 200 without a redirect (``/``
@@ -124,10 +136,10 @@ class PrometheusClient:
             return self._session.get(f"{self.url}/-/ready", timeout=self.timeout_s)
 
         response = self._call("ping", ready)
-        if not response.ok:
+        if not response.ok:  # its body is the server's, not ours to show: the code only
             raise QueryError(
-                f"ping: Prometheus at {self.where} answered {response.status_code}: "
-                f"{_short(Exception(response.text.strip()))}"
+                f"ping: Prometheus at {self.where} answered {response.status_code} "
+                f"{_status_words(response.status_code)}"
             )
 
     def instant(self, query: str, at: float) -> list[Sample]:
@@ -152,6 +164,25 @@ class PrometheusClient:
             points = [(float(t), _float(v)) for t, v in item.get("values", [])]
             out.append(Series(metric="", labels=dict(item.get("metric", {})), points=points))
         return out
+
+
+def _status_words(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "(unknown status)"
+
+
+_STATUS_IN_MESSAGE = re.compile(r"HTTP Status Code (\d{3})")
+
+
+def _refusal(exc: BaseException) -> str:
+    """An HTTP refusal as its status code and standard phrase, never the body it came with."""
+    found = _STATUS_IN_MESSAGE.search(str(exc))
+    if found is None:
+        return "an error answer (body not shown)"
+    code = int(found.group(1))
+    return f"HTTP {code} {_status_words(code)}"
 
 
 def _short(exc: BaseException) -> str:

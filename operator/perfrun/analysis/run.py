@@ -240,8 +240,8 @@ def analyze(
     outcomes = [g.outcome for g in results.gates] + [r.outcome for r in results.regressions]
     verdict = worst(outcomes)
     reason = _reason(verdict, results, fetch, bool(outcomes))
-    if not outcomes:
-        verdict = Verdict.PASSED if results.throughput_rps else Verdict.INCONCLUSIVE
+    if not outcomes:  # nothing was judged: fail closed (Ready=False), never Passed
+        verdict = Verdict.INCONCLUSIVE
     saturated = saturation(summary, SATURATED_DROPPED_SHARE) if summary else None
     if saturated is not None:  # it measured the load generator, not the target
         verdict, reason = Verdict.INCONCLUSIVE, f"{saturated} (gates said: {reason})"
@@ -261,9 +261,12 @@ def analyze(
 
 def _reason(verdict: Verdict, results: Results, fetch: Fetcher, judged: bool) -> str:
     if not judged:
-        if results.throughput_rps:
-            return "no gates or baseline: measured only"
-        return f"no gates, and no measurements{': ' + fetch.down if fetch.down else ''}"
+        measured = "measured only" if results.throughput_rps else "nothing measured either"
+        down = f"; Prometheus unavailable: {fetch.down}" if fetch.down else ""
+        return (
+            f"no gates and no baseline, so nothing was judged ({measured}{down}): add "
+            "analysis.gates or analysis.baseline for a verdict"
+        )
     bad = [f"gate {g.name}: {g.message}" for g in results.gates if g.outcome == verdict]
     regs = [r for r in results.regressions if r.outcome == verdict]
     if len(regs) > 1 and len({r.message for r in regs}) == 1:  # e.g. the baseline is missing

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from perfrun.api.base import ApiModel, Rule, exactly_one
 from perfrun.api.environment import LIST_MAP_BY_NAME
-from perfrun.api.types import DnsLabel, Duration, HttpUrl, Percent, Threshold, parse_duration
+from perfrun.api.types import BaseUrl, DnsLabel, Duration, Percent, Threshold, parse_duration
 
 
 class Metric(StrEnum):
@@ -70,7 +70,11 @@ class PrometheusSource(ApiModel):
     """Where to query: a per-run Prometheus (embedded) or an existing one (url)."""
 
     embedded: bool = Field(True, description="Run a Prometheus inside the run's namespace.")
-    url: HttpUrl | None = Field(None, description="An existing Prometheus; needs embedded: false.")
+    url: BaseUrl | None = Field(
+        None,
+        description="An existing Prometheus; needs embedded: false. Either a Service of the "
+        "run's own namespace or a URL the cluster admin allows (policy.prometheusUrls).",
+    )
     query_timeout: Duration = Field("10s", description="Timeout of one query.")
     retries: int = Field(3, ge=0, le=10, description="Retries of a failed query.")
     series: SeriesNames = Field(

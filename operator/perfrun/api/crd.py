@@ -22,6 +22,7 @@ from perfrun.api.baseline import (
 from perfrun.api.perfrun import (
     GROUP,
     KIND,
+    MAX_NAME_LENGTH,
     PLURAL,
     SHORT_NAMES,
     SINGULAR,
@@ -129,7 +130,7 @@ def openapi_schema() -> dict[str, Any]:
     # is what kstatus says of an object without status), and Argo CD's check Progressing.
     status["default"] = {"observedGeneration": 0}
     _fill_defaults(spec)
-    root_rules = [r.to_crd() for r in PerfRun.__rules__]
+    root_rules = [r.to_crd() for r in PerfRun.__rules__ if r.cel != "true"]
     return {
         "type": "object",
         "description": (
@@ -142,11 +143,19 @@ def openapi_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "API version: perfrun.dev/v1alpha1."},
             "kind": {"type": "string", "description": "Kind: PerfRun."},
-            "metadata": {"type": "object"},
+            # the API server allows constraining metadata.name (and only it, with generateName)
+            # here: a too-long name is refused with the field named, not a rule at the root
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "maxLength": MAX_NAME_LENGTH},
+                    "generateName": {"type": "string", "maxLength": MAX_NAME_LENGTH - 5},
+                },
+            },
             "spec": spec,
             "status": status,
         },
-        "x-kubernetes-validations": root_rules,
+        **({"x-kubernetes-validations": root_rules} if root_rules else {}),
     }
 
 

@@ -10,8 +10,11 @@ from pydantic import Field
 from pydantic.config import JsonDict
 
 from perfrun.api.base import ApiModel, Rule, unique
+from perfrun.api.networks import NEVER_EGRESS, never_egress, never_egress_cel, valid_cidr
 from perfrun.api.podmeta import PodMetadata
 from perfrun.api.types import (
+    SETTINGS_KEY_MAX,
+    SETTINGS_KEY_PATTERN,
     Cidr,
     DnsLabel,
     Duration,
@@ -20,6 +23,8 @@ from perfrun.api.types import (
     Port,
     Quantity,
     ShortText,
+    keys_match,
+    keys_rule_cel,
     parse_quantity,
 )
 
@@ -86,11 +91,22 @@ class Resources(ApiModel):
     )
 
 
+# An environment variable's value goes into the process environment (and, written as
+# $(NAME), into the same container's own arguments), never into a component's config file:
+# multi-line values such as certificates are allowed, other control characters are not.
+ENV_VALUE_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+
+
 class EnvVar(ApiModel):
     """An environment variable with a literal value."""
 
     name: EnvName = Field(description="Variable name.")
-    value: str = Field("", max_length=4096, description="Literal value.")
+    value: str = Field(
+        "",
+        max_length=4096,
+        pattern=ENV_VALUE_PATTERN,
+        description="Literal value (tab and newline allowed, no other control characters).",
+    )
 
 
 class Component(ApiModel):
@@ -121,6 +137,13 @@ class Component(ApiModel):
     )
 
     __rules__ = (
+        Rule(
+            cel=keys_rule_cel("settings", SETTINGS_KEY_PATTERN, SETTINGS_KEY_MAX),
+            message=f"settings keys must be at most {SETTINGS_KEY_MAX} characters of letters, "
+            "digits, '_', '.' and '-', starting with a letter (like shared_buffers)",
+            check=lambda c: keys_match(c.settings, SETTINGS_KEY_PATTERN, SETTINGS_KEY_MAX),
+            field_path=".settings",
+        ),
         Rule(
             cel="self.kind != 'redis' || !has(self.storage)",
             message="storage is only supported for postgres and rabbitmq components",
@@ -159,7 +182,7 @@ class Workload(ApiModel):
     )
     readiness_path: str | None = Field(
         None,
-        pattern=r"^/",
+        pattern=r"^/[^\s\x00-\x1f\x7f]*$",
         max_length=256,
         description="HTTP path of the readiness probe on `port` (needs `port`).",
     )
@@ -216,6 +239,16 @@ class EgressRule(ApiModel):
         description="Allowed destination ports; empty means all ports.",
     )
     protocol: Literal["TCP", "UDP"] = Field("TCP", description="TCP or UDP.")
+
+    __rules__ = (
+        Rule(
+            cel=never_egress_cel("self.cidr"),
+            message="cidr must be a valid network that overlaps no loopback, link-local (cloud "
+            "metadata) or unspecified address: " + ", ".join(NEVER_EGRESS),
+            check=lambda r: valid_cidr(r.cidr) and never_egress(r.cidr) is None,
+            field_path=".cidr",
+        ),
+    )
 
 
 class Environment(ApiModel):

@@ -3,6 +3,7 @@ ramp, and when to back off by itself."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -12,12 +13,16 @@ from perfrun.api.base import ApiModel, Rule
 from perfrun.api.environment import LIST_MAP_BY_NAME, Resources
 from perfrun.api.podmeta import PodMetadata
 from perfrun.api.types import (
+    HEADER_NAME_MAX,
+    HEADER_NAME_PATTERN,
+    BaseUrl,
     DnsLabel,
     Duration,
-    HttpUrl,
     ImageRef,
     ShortText,
     StatusCode,
+    keys_match,
+    keys_rule_cel,
     parse_duration,
 )
 
@@ -38,6 +43,21 @@ def unknown_placeholders(value: Any) -> list[str]:
     if isinstance(value, list):
         return [u for v in value for u in unknown_placeholders(v)]
     return []
+
+
+# A scenario's JSON body, serialised: 32 scenarios of this size and everything else in
+# spec.load keep the rendered load-config ConfigMap well under Kubernetes' 1 MiB.
+MAX_BODY_BYTES = 16 * 1024
+
+
+def _small_body(value: Any) -> Any:
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > MAX_BODY_BYTES:
+        raise ValueError(
+            f"the body is {size} bytes as JSON; at most {MAX_BODY_BYTES} bytes are allowed "
+            "(the load spec is rendered into a ConfigMap, which holds at most 1 MiB)"
+        )
+    return value
 
 
 def _known_placeholders(value: Any) -> Any:
@@ -157,7 +177,7 @@ class Scenario(ApiModel):
         "GET", description="HTTP method."
     )
     path: Annotated[str, AfterValidator(_known_placeholders)] = Field(
-        pattern=r"^/",
+        pattern=r"^/[^\x00-\x1f\x7f]*$",
         max_length=2048,
         description="Path template, e.g. /accounts/{account}; {account}, {uuid} and {seq} "
         "are filled in per request.",
@@ -165,7 +185,7 @@ class Scenario(ApiModel):
     headers: dict[str, ShortText] = Field(
         default_factory=dict, max_length=32, description="Headers."
     )
-    body: Annotated[Any, AfterValidator(_known_placeholders)] = Field(
+    body: Annotated[Any, AfterValidator(_known_placeholders), AfterValidator(_small_body)] = Field(
         None,
         description="JSON body template; strings may contain {account}, {uuid}, {seq}; a string "
         "that is exactly {account} or {seq} becomes a number.",
@@ -179,11 +199,21 @@ class Scenario(ApiModel):
     creates_accounts: int = Field(0, ge=0, description="Accounts one request creates.")
     creates_rows: int = Field(0, ge=0, description="Rows one request creates.")
 
+    __rules__ = (
+        Rule(
+            cel=keys_rule_cel("headers", HEADER_NAME_PATTERN, HEADER_NAME_MAX),
+            message=f"header names must be HTTP tokens of at most {HEADER_NAME_MAX} characters "
+            "(like X-Request-Id)",
+            check=lambda s: keys_match(s.headers, HEADER_NAME_PATTERN, HEADER_NAME_MAX),
+            field_path=".headers",
+        ),
+    )
+
 
 class LoadSpec(ApiModel):
     """The load: who is hit, with what, how hard at most, and how it ramps."""
 
-    target: HttpUrl = Field(description="Base URL, e.g. http://api:8080 (a Service in the run).")
+    target: BaseUrl = Field(description="Base URL, e.g. http://api:8080 (a Service in the run).")
     parallelism: int = Field(1, ge=1, le=64, description="Load pods; the budget is split exactly.")
     engine: Literal["perfrun"] = Field("perfrun", description="The load engine.")
     image: ImageRef | None = Field(None, description="Load image override.")

@@ -103,9 +103,12 @@ class PerfRun(ApiModel):
 
     __rules__ = (
         Rule(
-            cel=f"!has(self.metadata.name) || self.metadata.name.size() <= {MAX_NAME_LENGTH}",
-            message=f"metadata.name must be at most {MAX_NAME_LENGTH} characters: the run's "
+            # the CRD says it with metadata.name's maxLength (see crd.py), the API server then
+            # names the field; this is the offline side of the same limit
+            cel="true",
+            message=f"must be at most {MAX_NAME_LENGTH} characters: the run's "
             "namespace is perf-<name>-<suffix>",
             check=lambda r: len(str(r.metadata.get("name", ""))) <= MAX_NAME_LENGTH,
+            field_path=".metadata.name",
         ),
     )

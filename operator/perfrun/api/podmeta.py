@@ -19,6 +19,15 @@ QUALIFIED_NAME = (
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 RESERVED_PREFIX = "perfrun.dev/"
 RESERVED_KEY = "app.kubernetes.io/managed-by"
+# Security settings are the operator's (and, through policy.podSecurity, the cluster
+# admin's): the legacy seccomp and AppArmor annotations would override or contradict the
+# pod's own securityContext (the API server refuses a seccomp annotation that disagrees).
+SECURITY_PREFIXES = (
+    "seccomp.security.alpha.kubernetes.io/",
+    "container.seccomp.security.alpha.kubernetes.io/",
+    "container.apparmor.security.beta.kubernetes.io/",
+    "pod-security.kubernetes.io/",
+)
 _QUALIFIED = re.compile(QUALIFIED_NAME)
 
 LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE)]
@@ -27,6 +36,10 @@ AnnotationValue = Annotated[str, StringConstraints(max_length=4096)]
 
 def _own_key(k: str) -> bool:
     return not k.startswith(RESERVED_PREFIX) and k != RESERVED_KEY
+
+
+def _not_security(k: str) -> bool:
+    return not k.startswith(SECURITY_PREFIXES)
 
 
 def _valid_key(k: str) -> bool:
@@ -53,6 +66,12 @@ class PodMetadata(ApiModel):
             cel=_every_key(f"!k.startsWith('{RESERVED_PREFIX}') && k != '{RESERVED_KEY}'"),
             message=f"keys under {RESERVED_PREFIX} and {RESERVED_KEY} belong to the operator",
             check=lambda m: all(map(_own_key, [*m.labels, *m.annotations])),
+        ),
+        Rule(
+            cel=_every_key(" && ".join(f"!k.startsWith('{p}')" for p in SECURITY_PREFIXES)),
+            message="seccomp, AppArmor and pod-security keys belong to the operator: the run's "
+            "pods get the securityContext of environment.podSecurity",
+            check=lambda m: all(map(_not_security, [*m.labels, *m.annotations])),
         ),
         Rule(
             cel=_every_key(f"size(k) <= 253 && k.matches('{QUALIFIED_NAME}')"),

@@ -38,6 +38,20 @@ _QUANTITY_SUFFIX = {
     "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
+# What an author may write: no sign (negative sizes and CPU make no sense anywhere in a run;
+# the API server refuses them only when it meets the rendered object, too late).
+UNSIGNED_QUANTITY_PATTERN = QUANTITY_PATTERN.replace(r"^(\+|-)?", "^", 1)
+# Control characters (C0 and DEL): a newline in a value that is written into a config file or
+# passed on a command line adds a line or an argument the author was not meant to control.
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# A key of a component's settings: postgresql.conf parameters, redis.conf directives and
+# rabbitmq.conf keys are all of this shape (shared_buffers, maxmemory-policy,
+# vm_memory_high_watermark.relative).
+SETTINGS_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+SETTINGS_KEY_MAX = 128
+# An HTTP header name (RFC 9110 token).
+HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+HEADER_NAME_MAX = 256
 _QUANTITY_SPLIT = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9.]+)?)([numkMGTPE]i?|Ki)?$")
 
 DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -51,7 +65,10 @@ IMAGE_PATTERN = (
 PERCENT_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
 # A gate threshold: a number ("0.01", "5"), a duration ("300ms") or a percentage ("1%").
 THRESHOLD_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|%)?)+$"
-HTTP_URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+HTTP_URL_PATTERN = r"^https?://[^\s/$.?#][^\s\x00-\x1f\x7f]*$"
+# A base URL the operator or its pods append paths to: no query, fragment or userinfo (a `?`
+# or `#` would cancel the appended path, an `@` hides the real host behind a fake one).
+BASE_URL_PATTERN = r"^https?://[^\s/$.?#@][^\s?#@\x00-\x1f\x7f]*$"
 CIDR_PATTERN = r"^(([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$"
 
 
@@ -136,11 +153,32 @@ Duration = Annotated[
     _pattern(DURATION_PATTERN),
     AfterValidator(_check_duration),
 ]
+
+
+_POSITIVE_QUANTITY = "a positive Kubernetes quantity like 500m, 2, 512Mi or 20Gi"
+
+
+def _check_positive(text: str) -> str:
+    if parse_quantity(text) <= 0:
+        raise ValueError(f"{text!r} must be greater than zero")
+    return text
+
+
 Quantity = Annotated[
     str,
     StringConstraints(max_length=32),
-    _pattern(QUANTITY_PATTERN),
-    matches(QUANTITY_PATTERN, "a Kubernetes quantity like 500m, 2, 512Mi or 20Gi"),
+    Field(
+        json_schema_extra={
+            "pattern": UNSIGNED_QUANTITY_PATTERN,
+            "x-kubernetes-validations": [
+                {"rule": "quantity(self).sign() == 1", "message": "must be greater than zero"}
+            ],
+        }
+    ),
+    matches(
+        UNSIGNED_QUANTITY_PATTERN, "a positive Kubernetes quantity like 500m, 2, 512Mi or 20Gi"
+    ),
+    AfterValidator(_check_positive),
 ]
 Percent = Annotated[
     str,
@@ -172,6 +210,12 @@ ImageRef = Annotated[
     _pattern(IMAGE_PATTERN),
     matches(IMAGE_PATTERN, "an image reference like registry.example/repo:tag"),
 ]
+BaseUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    _pattern(BASE_URL_PATTERN),
+    matches(BASE_URL_PATTERN, "an http(s) base URL like http://api:8080 (no ?, # or @)"),
+]
 HttpUrl = Annotated[
     str,
     StringConstraints(max_length=2048),
@@ -184,7 +228,22 @@ Cidr = Annotated[
     _pattern(CIDR_PATTERN),
     matches(CIDR_PATTERN, "a CIDR like 10.0.0.0/16"),
 ]
-ShortText = Annotated[str, StringConstraints(max_length=1024)]
+ShortText = Annotated[
+    str,
+    StringConstraints(max_length=1024),
+    _pattern(NO_CONTROL_PATTERN),
+    matches(NO_CONTROL_PATTERN, "text without control characters (newline, tab, NUL, ...)"),
+]
+
+
+def keys_rule_cel(field: str, pattern: str, longest: int) -> str:
+    """A CEL rule: every key of the map ``field`` is at most ``longest`` and matches."""
+    return f"self.{field}.all(k, size(k) <= {longest} && k.matches('{pattern}'))"
+
+
+def keys_match(keys: object, pattern: str, longest: int) -> bool:
+    compiled = re.compile(pattern)
+    return all(len(k) <= longest and compiled.fullmatch(k) for k in keys)  # type: ignore[attr-defined]
 
 
 def _threshold_kind(value: object) -> object:

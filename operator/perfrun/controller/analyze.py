@@ -26,8 +26,10 @@ from perfrun.analysis.run import analyze
 from perfrun.analysis.summaries import LoadSummary, SummaryError, parse_summary
 from perfrun.api.baseline import BaselineValues
 from perfrun.api.perfrun import API_VERSION, KIND, PerfRun
+from perfrun.api.policy import AdminPolicy, prometheus_url_allowed
 from perfrun.api.status import PerfRunStatus, Verdict
 from perfrun.api.times import parse_time, rfc3339
+from perfrun.controller.refusal import api_message
 from perfrun.kube.baselines import promote_results, read_baseline
 from perfrun.kube.client import Kube
 from perfrun.kube.errors import KindNotServedError, KubeError
@@ -82,12 +84,14 @@ def prometheus_service(run: PerfRun, ctx: RunContext) -> ServiceRef | None:
         return ServiceRef(ctx.namespace, render_prometheus.NAME, render_prometheus.PORT)
     parts = urlsplit(source.url)
     host = (parts.hostname or "").rstrip(".")
+    scheme = parts.scheme or "http"
+    port = parts.port or (443 if scheme == "https" else 80)
+    if host and "." not in host:  # a bare Service name: the run's own namespace, never ours
+        return ServiceRef(ctx.namespace, host, port, scheme, parts.path.rstrip("/"))
     for suffix in (".svc.cluster.local", ".svc"):
         if host.endswith(suffix):
             labels = host.removesuffix(suffix).split(".")
             if len(labels) == 2:
-                scheme = parts.scheme or "http"
-                port = parts.port or (443 if scheme == "https" else 80)
                 return ServiceRef(labels[1], labels[0], port, scheme, parts.path.rstrip("/"))
     return None
 
@@ -96,9 +100,12 @@ def prometheus_url(run: PerfRun, ctx: RunContext) -> str | None:
     """The URL as seen from inside the cluster: the embedded Prometheus by its Service DNS
     name, or the external one from the spec."""
     source = run.spec.analysis.prometheus
-    if source.url:
+    service = prometheus_service(run, ctx)
+    if source.url and (service is None or service.namespace != ctx.namespace):
         return source.url
-    return ServiceRef(ctx.namespace, render_prometheus.NAME, render_prometheus.PORT).dns_url
+    return (
+        service or ServiceRef(ctx.namespace, render_prometheus.NAME, render_prometheus.PORT)
+    ).dns_url
 
 
 def in_cluster(env: Mapping[str, str]) -> bool:
@@ -119,13 +126,22 @@ def proxied(route: ProxyRoute) -> Connection:
 
 
 def prometheus_connection(
-    run: PerfRun, ctx: RunContext, kube: Kube, env: Mapping[str, str] | None = None
+    run: PerfRun,
+    ctx: RunContext,
+    kube: Kube,
+    env: Mapping[str, str] | None = None,
+    policy: AdminPolicy | None = None,
 ) -> str | Connection | None:
     """How this operator reaches the run's Prometheus: in the cluster, by URL (the Service's
     DNS name for the embedded one); outside it (no ``KUBERNETES_SERVICE_HOST``: a laptop
     with a kubeconfig), a Service's cluster DNS name does not resolve, so such a Prometheus
     is reached through the API server's service proxy with the kubeconfig's credentials."""
     env = os.environ if env is None else env
+    url = run.spec.analysis.prometheus.url
+    if url and not prometheus_url_allowed(url, policy or AdminPolicy(), ctx.namespace):
+        # never fetched for the author: not a Service of the run and not on the admin's list
+        log.warning("run %s: Prometheus URL %s is not allowed by the policy", ctx.name, url)
+        return None
     service = prometheus_service(run, ctx)
     if service is None or in_cluster(env):
         return prometheus_url(run, ctx)
@@ -202,7 +218,7 @@ def promote_if_passed(kube: Kube, run: PerfRun, result: AnalysisResult, now: str
     try:
         promote_results(kube, run.metadata, result.results, str(result.verdict), name, now)
     except KubeError as exc:
-        note = f"not promoted as PerfBaseline {name}: {getattr(exc, 'status', '')} {exc}"[:300]
+        note = f"not promoted as PerfBaseline {name}: {api_message(exc)}"[:300]
         _event(kube, run, "Warning", "BaselinePromotionFailed", note, now)
         return note
     note = f"promoted as PerfBaseline {name}"
@@ -226,7 +242,12 @@ def store_report(
 
 
 def analyze_run(
-    run: PerfRun, ctx: RunContext, kube: Kube, status: PerfRunStatus, now: datetime
+    run: PerfRun,
+    ctx: RunContext,
+    kube: Kube,
+    status: PerfRunStatus,
+    now: datetime,
+    policy: AdminPolicy | None = None,
 ) -> dict[str, Any]:
     """Analyse the run's load window; returns the status fields results, verdict, message and
     report (the report ConfigMap's name)."""
@@ -236,7 +257,7 @@ def analyze_run(
     baseline, missing = read_spec_baseline(kube, run)
     result = analyze(
         run.spec.analysis,
-        prometheus_connection(run, ctx, kube),
+        prometheus_connection(run, ctx, kube, policy=policy),
         Window(start=start, end=end),
         load_summaries(kube, ctx),
         baseline=baseline,

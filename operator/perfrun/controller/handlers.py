@@ -27,6 +27,11 @@ from perfrun.kube.client import Kube, load_api_client
 log = logging.getLogger(__name__)
 FINALIZER = KOPF_FINALIZER
 TIMER_EXIT_POLLING_S = 1.0
+DIFFBASE_IGNORED = ("spec", "metadata")
+# A deleted PerfRun's handler waits this long for its namespace to go before it hands back to
+# kopf (which logs a retry at ERROR level: a normal teardown should not read like a fault).
+TEARDOWN_WAIT_S = 30.0
+TEARDOWN_POLL_S = 1.0
 
 RUNS_BY_PHASE = Gauge("perfrun_runs", "PerfRuns by phase", ["phase"])
 RECONCILE_ERRORS = Counter("perfrun_reconcile_errors_total", "Reconciles that raised")
@@ -61,8 +66,17 @@ KUBE_WRITES.set_function(_writes)
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="perfrun.dev")
+    # kopf keeps "the last handled state" for its on.create/on.update diffs in an annotation:
+    # the whole spec by default, which for a large spec (a 250 KiB dataset.schema) overflows
+    # the API server's 256 KiB limit on annotations -- every patch kopf then sends fails,
+    # the finalizer included, and the PerfRun cannot be deleted. This operator is
+    # level-triggered (a timer and on.delete, no change handlers): nothing needs the spec
+    # there, so the stored essence leaves spec and metadata out. Same key as before, so an
+    # old, large annotation is overwritten by the small one on the next event.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="perfrun.dev", key="last-handled-configuration"
+        prefix="perfrun.dev",
+        key="last-handled-configuration",
+        ignored_fields=DIFFBASE_IGNORED,
     )
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 60
@@ -117,7 +131,16 @@ def teardown(body: kopf.Body, **_: Any) -> None:
         return
     if (namespace.get("status") or {}).get("phase") != "Terminating":
         kube.delete("v1", "Namespace", ctx.namespace)
-    raise kopf.TemporaryError(f"waiting for namespace {ctx.namespace} to go", delay=2)
+    log.info("teardown of %s: waiting for namespace %s to go", body.metadata.name, ctx.namespace)
+    deadline = time.monotonic() + TEARDOWN_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(TEARDOWN_POLL_S)
+        if kube.get("v1", "Namespace", ctx.namespace) is None:
+            _phases.pop(f"{body.metadata.namespace}/{body.metadata.name}", None)
+            return
+    raise kopf.TemporaryError(
+        f"namespace {ctx.namespace} still there after {TEARDOWN_WAIT_S:g}s; waiting on", delay=2
+    )
 
 
 _janitor_scope: list[str] = []

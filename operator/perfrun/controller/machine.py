@@ -72,7 +72,7 @@ def _terminal(
 ) -> Plan:
     """Enter a terminal phase: record when, and when the namespace goes."""
     if keep_for is None:
-        keep_for = spec.ttl.after_finished if phase == Phase.SUCCEEDED else spec.ttl.keep_on_failure
+        keep_for = keep_after(spec, phase)
     finished = rfc3339(now)
     plan = Plan(phase, reason, message)
     plan.updates["finished_at"] = finished
@@ -94,14 +94,21 @@ def decide(
     namespace: str,
     run_id: str,
     preflight: list[str],
+    violations: list[str] | tuple[str, ...] = (),
 ) -> Plan:
     """The next step of one run."""
     phase = Phase(status.phase) if status.phase else Phase.PENDING
 
     if phase in TERMINAL_PHASES:
-        return _after_finish(status, observed, now, phase)
+        return _after_finish(spec, status, observed, now, phase)
 
     if phase == Phase.PENDING:
+        if violations:  # the cluster admin's limits (see api/policy.py)
+            plan = _terminal(
+                spec, Phase.INVALID, "PolicyViolation", "; ".join(violations), now, keep_for="0s"
+            )
+            plan.updates["delete_at"] = None
+            return plan
         if preflight:
             plan = _terminal(
                 spec,
@@ -121,11 +128,14 @@ def decide(
             expires_at=rfc3339(_after(created_at, spec.ttl.max_duration)),
         )
         plan.steps[ConditionType.ENVIRONMENT_READY] = Outcome("False", "Provisioning", "")
-        plan.actions += [Action.CREATE_NAMESPACE, Action.APPLY_ENVIRONMENT]
+        # Nothing is created in this tick: its status write (with expiresAt) comes first, so a
+        # run whose first object the API server refuses still has a deadline.
         plan.events.append(Event("Normal", "Provisioning", f"namespace {namespace}"))
         return plan
 
-    expires_at = status.expires_at or rfc3339(_after(created_at, spec.ttl.max_duration))
+    # ttl is mutable: the deadline follows the spec's current maxDuration, from the start
+    started = status.started_at or created_at
+    expires_at = rfc3339(_after(started, spec.ttl.max_duration))
     if spec.abort:
         return _terminal(spec, Phase.ABORTED, "Aborted", "spec.abort was set", now, keep_for="0s")
     if now >= parse_time(expires_at):
@@ -137,6 +147,15 @@ def decide(
             now,
             keep_for="0s",
         )
+    plan = _running(spec, status, observed, now, phase)
+    if plan.phase not in TERMINAL_PHASES:
+        plan.updates["expires_at"] = expires_at
+    return plan
+
+
+def _running(
+    spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now: datetime, phase: Phase
+) -> Plan:
     if phase == Phase.PROVISIONING:
         return _provisioning(spec, status, observed, now)
     if phase == Phase.RESTORING:
@@ -144,6 +163,14 @@ def decide(
     if phase == Phase.LOADING:
         return _loading(spec, status, observed, now)
     return _analyzing(spec, status, observed, now)
+
+
+def refused(spec: PerfRunSpec, now: datetime, what: str) -> Plan:
+    """The API server refused one of the run's objects: no retry changes that, the run ends
+    (Failed, Stalled=True, reason ApplyRejected) and its namespace goes after keepOnFailure."""
+    plan = _terminal(spec, Phase.FAILED, "ApplyRejected", what, now)
+    plan.steps[ConditionType.ENVIRONMENT_READY] = Outcome("False", "ApplyRejected", what)
+    return plan
 
 
 def _failed(spec: PerfRunSpec, now: datetime, step: str, reason: str, message: str) -> Plan:
@@ -216,7 +243,11 @@ def _provisioning(
             "EnvironmentNotReady",
             f"not ready after {spec.environment.ready_timeout}: {waiting}",
         )
-    if observed.missing or observed.not_ready or not observed.namespace_exists:
+    if not observed.namespace_exists:
+        plan = Plan(Phase.PROVISIONING, "Provisioning", f"creating namespace {status.namespace}")
+        plan.actions += [Action.CREATE_NAMESPACE, Action.APPLY_ENVIRONMENT]
+        return plan
+    if observed.missing or observed.not_ready:
         plan = Plan(
             Phase.PROVISIONING,
             "Provisioning",
@@ -319,15 +350,30 @@ def _analyzing(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now
     return _failed(spec, now, step, reason, message)
 
 
-def _after_finish(status: PerfRunStatus, observed: Observed, now: datetime, phase: Phase) -> Plan:
+def keep_after(spec: PerfRunSpec, phase: Phase) -> str:
+    """How long a finished run keeps its namespace, by the spec's current ttl."""
+    if phase in (Phase.EXPIRED, Phase.ABORTED, Phase.INVALID):
+        return "0s"
+    return spec.ttl.after_finished if phase == Phase.SUCCEEDED else spec.ttl.keep_on_failure
+
+
+def _after_finish(
+    spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now: datetime, phase: Phase
+) -> Plan:
     reason = next(
         (c.reason for c in status.conditions if c.type == ConditionType.FINISHED), str(phase)
     )
     message = status.message or ""
     plan = Plan(phase, reason, message)
+    delete_at = status.delete_at
+    if delete_at and status.finished_at:
+        # ttl is mutable: an edit of afterFinished or keepOnFailure moves the deletion time,
+        # and one shortened below "now" deletes at once
+        delete_at = rfc3339(_after(status.finished_at, keep_after(spec, phase)))
+        plan.updates["delete_at"] = delete_at
     if (
-        status.delete_at
-        and now >= parse_time(status.delete_at)
+        delete_at
+        and now >= parse_time(delete_at)
         and (observed.namespace_exists and not observed.namespace_terminating)
     ):
         plan.actions.append(Action.DELETE_NAMESPACE)

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from perfrun.api.analysis import Metric
 from perfrun.api.environment import ComponentKind
-from perfrun.api.perfrun import PerfRunSpec
+from perfrun.api.perfrun import PerfRun, PerfRunSpec
+from perfrun.render import jobs as render_jobs
+from perfrun.render.all import environment as render_environment
+from perfrun.render.context import RunContext
 
 
 def preflight(spec: PerfRunSpec) -> list[str]:
@@ -43,3 +47,49 @@ def preflight(spec: PerfRunSpec) -> list[str]:
                         "generator but the table has no perParent"
                     )
     return problems
+
+
+# Kubernetes refuses a ConfigMap whose data (keys and values) is over 1 MiB.
+CONFIGMAP_LIMIT = 1024 * 1024
+# Where each rendered ConfigMap's content comes from, for the message.
+_SOURCES = {
+    "load-config": "spec.load (scenarios, their paths, headers and bodies)",
+    "dataset-config": "spec.dataset (schema and synthetic tables)",
+}
+
+
+def configmap_size(manifest: dict[str, Any]) -> int:
+    """Bytes a ConfigMap's data counts against the limit, as the API server counts them."""
+    size = 0
+    for key, value in (manifest.get("data") or {}).items():
+        size += len(key.encode()) + len(str(value).encode())
+    for key, value in (manifest.get("binaryData") or {}).items():
+        size += len(key.encode()) + len(str(value).encode()) * 3 // 4
+    return size
+
+
+def rendered_sizes(run: PerfRun, ctx: RunContext) -> list[str]:
+    """A problem for every ConfigMap the run would render over Kubernetes' limit: found
+    here, before the namespace exists, instead of as a refusal half-way through the run."""
+    problems: list[str] = []
+    for manifest in everything_rendered(run, ctx):
+        if manifest["kind"] != "ConfigMap":
+            continue
+        size = configmap_size(manifest)
+        if size > CONFIGMAP_LIMIT:
+            name = manifest["metadata"]["name"]
+            source = _SOURCES.get(name, "the spec")
+            problems.append(
+                f"ConfigMap {name} would hold {size} bytes, over Kubernetes' limit of "
+                f"{CONFIGMAP_LIMIT} bytes: shorten {source}"
+            )
+    return problems
+
+
+def everything_rendered(run: PerfRun, ctx: RunContext) -> list[dict[str, Any]]:
+    return (
+        render_environment(run, ctx)
+        + render_jobs.migrations_job(run, ctx)
+        + render_jobs.dataset_job(run, ctx)
+        + render_jobs.load_job(run, ctx)
+    )

@@ -10,18 +10,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from pydantic import ValidationError
 
 from perfrun.api.perfrun import PerfRun
+from perfrun.api.policy import AdminPolicy, violations
 from perfrun.api.status import TERMINAL_PHASES, PerfRunStatus, Phase
 from perfrun.api.times import rfc3339
-from perfrun.controller.machine import Action, Event, Plan, decide
+from perfrun.controller.apiserver import Endpoints, api_server_endpoints
+from perfrun.controller.machine import Action, Event, Plan, decide, refused
 from perfrun.controller.observe import observe, observe_namespace
 from perfrun.controller.observed import Observed
-from perfrun.controller.preflight import preflight
+from perfrun.controller.preflight import preflight, rendered_sizes
+from perfrun.controller.refusal import ObjectRefusedError, refusal_of
 from perfrun.controller.settings import OperatorSettings
 from perfrun.controller.status_update import next_status, status_patch
 from perfrun.kube.client import Kube
+from perfrun.kube.errors import KubeError
 from perfrun.render import jobs as render_jobs
 from perfrun.render import namespace as render_namespace
 from perfrun.render.all import environment as render_environment
@@ -39,8 +44,14 @@ class ReconcileResult:
     phase: Phase | None = None
 
 
-def context_for(body: dict[str, Any], settings: OperatorSettings) -> RunContext:
+def context_for(
+    body: dict[str, Any], settings: OperatorSettings, api_server: Endpoints = ((), ())
+) -> RunContext:
     meta = body["metadata"]
+    # where the API server is: PERFRUN_API_SERVER_CIDRS/_PORTS when the admin says so, else
+    # the `default/kubernetes` endpoints the operator read; unknown: no policy opens it
+    if settings.api_server_cidrs:
+        api_server = (settings.api_server_cidrs, settings.api_server_ports)
     return RunContext(
         name=meta["name"],
         perfrun_namespace=meta["namespace"],
@@ -51,8 +62,8 @@ def context_for(body: dict[str, Any], settings: OperatorSettings) -> RunContext:
         images=settings.images,
         placement=settings.placement(),
         report_retention_s=settings.report_retention,
-        api_server_cidrs=settings.api_server_cidrs,
-        api_server_ports=settings.api_server_ports,
+        api_server_cidrs=api_server[0],
+        api_server_ports=api_server[1],
     )
 
 
@@ -81,10 +92,15 @@ def reconcile(
     except ValidationError as exc:
         return _invalid(body, [f"{e['loc']}: {e['msg']}" for e in exc.errors()], now)
     status = PerfRunStatus.model_validate(body.get("status") or {})
-    ctx = context_for(body, settings)
     finished = status.phase in TERMINAL_PHASES
+    ctx = context_for(body, settings, ((), ()) if finished else api_server_endpoints(kube))
+    pending = status.phase in (None, Phase.PENDING)
     # a finished run only tears down: one GET, no rendering, no LISTs
-    environment = [] if finished else render_environment(run, ctx)
+    try:
+        environment = [] if finished else render_environment(run, ctx)
+    except Exception as exc:  # a spec the renderer cannot handle must not stall the run
+        log.exception("run %s/%s cannot be rendered", ctx.perfrun_namespace, ctx.name)
+        return _invalid(body, [f"cannot render the run: {type(exc).__name__}: {exc}"], now)
     if status.phase in (None, Phase.PENDING):
         observed = Observed()
     elif finished:
@@ -102,19 +118,67 @@ def reconcile(
         created_at=created,
         namespace=ctx.namespace,
         run_id=ctx.run_id,
-        preflight=preflight(run.spec) if status.phase in (None, Phase.PENDING) else [],
+        preflight=_preflight(run, ctx) if pending else [],
+        violations=violations(run.spec, settings.policy, ctx.namespace) if pending else [],
     )
-    for action in plan.actions:
-        _act(action, run, ctx, kube, environment, observed, plan, status, now)
+    plan = _carry_out(plan, run, ctx, kube, environment, observed, status, now, settings.policy)
     new = next_status(status, plan, body["metadata"].get("generation"), now)
     return ReconcileResult(status_patch(status, new), plan.events, plan.phase)
+
+
+def _carry_out(
+    plan: Plan,
+    run: PerfRun,
+    ctx: RunContext,
+    kube: Kube,
+    environment: list[dict[str, Any]],
+    observed: Observed,
+    status: PerfRunStatus,
+    now: datetime,
+    policy: AdminPolicy,
+) -> Plan:
+    """Run the plan's actions. An object the API server refuses ends the run (ApplyRejected,
+    naming it); a passing error (5xx, 429, a timeout) keeps the plan's status -- its deadline
+    with it -- and the next reconcile tries again."""
+    for action in plan.actions:
+        try:
+            _act(action, run, ctx, kube, environment, observed, plan, status, now, policy=policy)
+        except ObjectRefusedError as exc:
+            log.warning("run %s/%s: %s", ctx.perfrun_namespace, ctx.name, exc.refusal.describe())
+            return refused(run.spec, now, exc.refusal.describe())
+        except (KubeError, OSError, urllib3.exceptions.HTTPError) as exc:
+            what = f"{action}: {type(exc).__name__} {getattr(exc, 'status', '') or ''}".strip()
+            log.warning("run %s/%s: %s; retrying", ctx.perfrun_namespace, ctx.name, what)
+            if plan.phase not in TERMINAL_PHASES:
+                plan.message = f"{plan.message}; retrying after {what}".lstrip("; ")
+            break
+    return plan
+
+
+def _apply(kube: Kube, manifest: dict[str, Any]) -> None:
+    try:
+        kube.apply(manifest)
+    except KubeError as exc:
+        found = refusal_of(manifest, exc)
+        if found is None:
+            raise
+        raise ObjectRefusedError(found) from exc
+
+
+def _preflight(run: PerfRun, ctx: RunContext) -> list[str]:
+    problems = preflight(run.spec)
+    try:
+        problems += rendered_sizes(run, ctx)
+    except Exception as exc:  # the renderer met a spec it cannot render
+        problems.append(f"cannot render the run: {type(exc).__name__}: {exc}")
+    return problems
 
 
 def _apply_missing(kube: Kube, manifests: list[dict[str, Any]], missing: set[str] | None) -> None:
     for manifest in manifests:
         key = f"{manifest['kind']}/{manifest['metadata']['name']}"
         if missing is None or key in missing:
-            kube.apply(manifest)
+            _apply(kube, manifest)
 
 
 def _act(
@@ -127,10 +191,12 @@ def _act(
     plan: Plan,
     status: PerfRunStatus,
     now: datetime,
+    *,
+    policy: AdminPolicy,
 ) -> None:
     if action == Action.CREATE_NAMESPACE:
         if kube.get("v1", "Namespace", ctx.namespace) is None:
-            kube.apply(render_namespace.namespace(run, ctx))
+            _apply(kube, render_namespace.namespace(run, ctx))
     elif action == Action.APPLY_ENVIRONMENT:
         missing = set(observed.missing) if observed.namespace_exists else None
         _apply_missing(kube, environment, missing)
@@ -147,6 +213,6 @@ def _act(
     elif action == Action.ANALYZE:
         from perfrun.controller.analyze import analyze_run
 
-        plan.updates.update(analyze_run(run, ctx, kube, status, now))
+        plan.updates.update(analyze_run(run, ctx, kube, status, now, policy))
     elif action == Action.DELETE_NAMESPACE:
         kube.delete("v1", "Namespace", ctx.namespace)

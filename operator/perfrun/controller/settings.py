@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from perfrun import __version__
+from perfrun.api.policy import AdminPolicy
 from perfrun.render.images import DEFAULT_MAP, PERFRUN, ImageMap, parse_image_map
 from perfrun.render.placement import (
     Placement,
@@ -23,7 +24,8 @@ DEFAULT_API_SERVER_PORTS = (443, 6443)
 
 
 def parse_api_server_cidrs(text: str) -> tuple[str, ...]:
-    """PERFRUN_API_SERVER_CIDRS: comma-separated networks; empty means any address."""
+    """PERFRUN_API_SERVER_CIDRS: comma-separated networks; empty means the `default/kubernetes`
+    endpoints the operator reads."""
     out = []
     for item in (t.strip() for t in text.split(",")):
         if not item:
@@ -77,6 +79,8 @@ class OperatorSettings:
     secret_seed: str = ""
     # kopf's peering lifetime: a replica counts as alive this long after its last keep-alive
     peering_lifetime: int = 60
+    # The cluster admin's limits on every run (PERFRUN_POLICY_*, from the chart's policy.*)
+    policy: AdminPolicy = field(default_factory=AdminPolicy)
     # Role -> image template and default version (PERFRUN_IMAGES, PERFRUN_DEFAULT_VERSIONS).
     images: ImageMap = DEFAULT_MAP
     # On every run pod: PERFRUN_NODE_SELECTOR, PERFRUN_TOLERATIONS (JSON) and the pull
@@ -142,4 +146,5 @@ class OperatorSettings:
             pull_secret_dir=secret_dir,
             api_server_cidrs=parse_api_server_cidrs(env.get("PERFRUN_API_SERVER_CIDRS", "")),
             api_server_ports=parse_api_server_ports(env.get("PERFRUN_API_SERVER_PORTS", "")),
+            policy=AdminPolicy.from_env(env),
         )

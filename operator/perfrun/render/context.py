@@ -52,10 +52,12 @@ class RunContext:
     # Mixed into the derived passwords so that knowing a PerfRun's uid is not enough to know
     # its database passwords; the operator passes a value it keeps (e.g. from its own Secret).
     secret_seed: str = ""
-    # Where the embedded Prometheus may reach the API server for pod discovery (the
-    # `kubernetes` Service's endpoints); empty means any address, on api_server_ports only.
+    # The API server's endpoint addresses (as CIDRs) and ports, from the `default/kubernetes`
+    # EndpointSlice (or PERFRUN_API_SERVER_CIDRS/_PORTS): the load pods and the embedded
+    # Prometheus may reach these and nothing else outside the namespace. Empty: no such
+    # policy is rendered (never its ports to every address).
     api_server_cidrs: tuple[str, ...] = ()
-    api_server_ports: tuple[int, ...] = (443, 6443)
+    api_server_ports: tuple[int, ...] = ()
     # The operator's image map (role -> image) and what every pod gets: nodeSelector,
     # tolerations, image pull secrets.
     images: ImageMap = field(default_factory=ImageMap)

@@ -122,9 +122,13 @@ def egress_policy(run: PerfRun, ctx: RunContext) -> Manifest:
     return out
 
 
-def _api_server_policy(ctx: RunContext, name: str, component: str, role: str) -> Manifest:
-    """Egress from ``component``'s pods, and only theirs, to the API server's addresses."""
-    cidrs = ctx.api_server_cidrs or ("0.0.0.0/0", "::/0")
+def _api_server_policy(ctx: RunContext, name: str, component: str, role: str) -> Manifest | None:
+    """Egress from ``component``'s pods, and only theirs, to the API server's addresses (the
+    `default/kubernetes` endpoints the operator read, or PERFRUN_API_SERVER_CIDRS). Unknown
+    addresses render no policy: nothing opens, rather than its ports to every address."""
+    cidrs = ctx.api_server_cidrs
+    if not cidrs or not ctx.api_server_ports:
+        return None
     out = obj("networking.k8s.io/v1", "NetworkPolicy", ctx, name, component=component, role=role)
     out["spec"] = {
         "podSelector": {"matchLabels": ctx.selector(component)},
@@ -139,13 +143,13 @@ def _api_server_policy(ctx: RunContext, name: str, component: str, role: str) ->
     return out
 
 
-def prometheus_api_policy(ctx: RunContext) -> Manifest:
+def prometheus_api_policy(ctx: RunContext) -> Manifest | None:
     """The embedded Prometheus discovers pods through the API server, which is outside the
     namespace: allow that pod, and only it, to reach the API server's addresses."""
     return _api_server_policy(ctx, PROMETHEUS_API_POLICY, prometheus.NAME, prometheus.ROLE)
 
 
-def load_api_policy(ctx: RunContext) -> Manifest:
+def load_api_policy(ctx: RunContext) -> Manifest | None:
     """The load pods write their progress and summaries to ConfigMaps through the API
     server: allow them, and only them, to reach it."""
     return _api_server_policy(ctx, LOAD_API_POLICY, "load", "load")
@@ -200,9 +204,13 @@ def fence(run: PerfRun, ctx: RunContext) -> list[Manifest]:
         resource_quota(ctx, totals(everything_that_runs(run, ctx))),
         limit_range(ctx),
         egress_policy(run, ctx),
-        load_api_policy(ctx),
+        *_present(load_api_policy(ctx)),
         *run_rbac(ctx),
     ]
     if prometheus.embedded(run):
-        out += [prometheus_api_policy(ctx), *prometheus_rbac(ctx)]
+        out += [*_present(prometheus_api_policy(ctx)), *prometheus_rbac(ctx)]
     return out
+
+
+def _present(manifest: Manifest | None) -> list[Manifest]:
+    return [] if manifest is None else [manifest]
