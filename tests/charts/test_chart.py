@@ -450,11 +450,19 @@ def test_install_and_run_a_perfrun_with_the_charts_rbac(
     tmp_path: Path,
 ) -> None:
     ns = kube_namespace
-    # the shared cluster's CRDs belong to the tests (perfrun_crds), not to this release
-    values = ("--set", f"peering.name={release},crds.install=false")
+    # the shared cluster's CRDs belong to the tests (perfrun_crds), not to this release; the
+    # admission policy judges this test's namespace only
+    selector = json.dumps({"matchLabels": {"kubernetes.io/metadata.name": ns}})
+    values = (
+        "--set",
+        f"peering.name={release},crds.install=false",
+        "--set-json",
+        f"policy.admission.namespaceSelector={selector}",
+    )
     # the server validates every object first (strict field validation, admission)
     helm.run("install", release, str(CHART), "-n", ns, "--dry-run=server", *values, *OPTIONAL_OFF)
     helm.run("install", release, str(CHART), "-n", ns, *values)
+    assert kube_cluster.exists("validatingadmissionpolicy", f"{release}-perfrun-operator-policy")
     fullname = f"{release}-perfrun-operator"
     # `helm test`: its Job reads /metrics through the Service (kwok completes the Job's pod
     # without running it: here the hook's wiring is what is tested, not its script)

@@ -4,13 +4,11 @@ or a deterministic synthetic data set with realistic shapes (many small accounts
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
-
 from pydantic import Field
 
 from perfrun.api.base import ApiModel, Rule, exactly_one
 from perfrun.api.environment import LIST_MAP_BY_NAME, Resources
-from perfrun.api.networks import forbidden_host
+from perfrun.api.networks import FORBIDDEN_URL_HOST, forbidden_url
 from perfrun.api.types import DnsLabel, Duration, HttpUrl, SqlIdent
 
 
@@ -302,13 +300,10 @@ class Dump(ApiModel):
             field_path=".url",
         ),
         Rule(
-            cel="!has(self.url) || !isURL(self.url) || !isIP(url(self.url).getHostname()) || "
-            "!(ip(url(self.url).getHostname()).isLoopback() || "
-            "ip(url(self.url).getHostname()).isLinkLocalUnicast() || "
-            "ip(url(self.url).getHostname()).isUnspecified())",
+            cel=f"!has(self.url) || !self.url.matches(r'{FORBIDDEN_URL_HOST}')",
             message="the dump url may not be a loopback, link-local (cloud metadata) or "
             "unspecified address",
-            check=lambda d: d.url is None or not forbidden_host(urlsplit(d.url).hostname or ""),
+            check=lambda d: d.url is None or not forbidden_url(d.url),
             field_path=".url",
         ),
         Rule(

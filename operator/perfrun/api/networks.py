@@ -5,6 +5,7 @@ network" and the unspecified address. The CRD refuses them with the same list in
 from __future__ import annotations
 
 import ipaddress
+import re
 
 NEVER_EGRESS = (
     "0.0.0.0/8",
@@ -46,6 +47,22 @@ def never_egress_cel(field: str) -> str:
         f"cidr(b).ip().family() == cidr({field}).ip().family() && "
         f"(cidr(b).containsCIDR(cidr({field})) || cidr({field}).containsCIDR(cidr(b))))"
     )
+
+
+# A URL whose host is a loopback, link-local or unspecified address literal, or a bare
+# number (http://2852039166/ is 169.254.169.254 to most resolvers). One regex, so the CRD's
+# CEL and the Python check say the same. The run's NetworkPolicy is the real fence; this
+# refuses the obvious at admission.
+FORBIDDEN_URL_HOST = (
+    r"^[a-zA-Z]+://([^/@]*@)?"
+    r"(127\.|169\.254\.|0\.|localhost([:/]|$)|\[(::1?|fe[89ab][0-9a-f]:[^\]]*|::ffff:[^\]]*)\]"
+    r"|(0x[0-9a-fA-F]+|[0-9]+)([:/]|$))"
+)
+_FORBIDDEN_URL_HOST = re.compile(FORBIDDEN_URL_HOST)
+
+
+def forbidden_url(url: str) -> bool:
+    return _FORBIDDEN_URL_HOST.match(url) is not None
 
 
 def forbidden_host(host: str) -> bool:

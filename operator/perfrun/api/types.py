@@ -171,7 +171,10 @@ Quantity = Annotated[
         json_schema_extra={
             "pattern": UNSIGNED_QUANTITY_PATTERN,
             "x-kubernetes-validations": [
-                {"rule": "quantity(self).sign() == 1", "message": "must be greater than zero"}
+                {
+                    "rule": "quantity(self).isGreaterThan(quantity('0'))",
+                    "message": "must be greater than zero",
+                }
             ],
         }
     ),
@@ -238,7 +241,7 @@ ShortText = Annotated[
 
 def keys_rule_cel(field: str, pattern: str, longest: int) -> str:
     """A CEL rule: every key of the map ``field`` is at most ``longest`` and matches."""
-    return f"self.{field}.all(k, size(k) <= {longest} && k.matches('{pattern}'))"
+    return f'self.{field}.all(k, size(k) <= {longest} && k.matches(r"{pattern}"))'
 
 
 def keys_match(keys: object, pattern: str, longest: int) -> bool:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from perfrun.api.perfrun import PerfRun
 from perfrun.api.policy import AdminPolicy, violations
+from perfrun.api.validate import error_lines
 from perfrun.api.status import TERMINAL_PHASES, PerfRunStatus, Phase
 from perfrun.api.times import rfc3339
 from perfrun.controller.apiserver import Endpoints, api_server_endpoints
@@ -90,7 +91,7 @@ def reconcile(
             {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
         )
     except ValidationError as exc:
-        return _invalid(body, [f"{e['loc']}: {e['msg']}" for e in exc.errors()], now)
+        return _invalid(body, error_lines(exc), now)
     status = PerfRunStatus.model_validate(body.get("status") or {})
     finished = status.phase in TERMINAL_PHASES
     ctx = context_for(body, settings, ((), ()) if finished else api_server_endpoints(kube))
