@@ -166,9 +166,12 @@ def start_operator(
 
 
 class AdmissionRefusals:
-    """ValidatingAdmissionPolicies that make the API server refuse to create objects of this
-    test's runs (labelled with its namespace), and nothing else: the operator's reconciles
-    then fail for real. All removed after the test."""
+    """An admission webhook that is down (its URL answers nothing) for objects of this
+    test's runs (labelled with its namespace), and nothing else: with failurePolicy Fail the
+    API server answers 500 "failed calling webhook" -- a passing outage, which the operator
+    retries (and counts as a reconcile error) without ending the run. A refusal for good (a
+    policy that denies) ends the run ApplyRejected instead: see test_hostile_cluster.py.
+    All removed after the test."""
 
     def __init__(self, cluster: KubeCluster, perfrun_ns: str) -> None:
         self.cluster = cluster
@@ -176,44 +179,42 @@ class AdmissionRefusals:
         self.names: list[str] = []
 
     def refuse(self, probe: dict[str, Any], resource: str) -> str:
-        """Refuse creating ``resource`` objects like ``probe`` (same kind, name when the probe
+        """Fail creating ``resource`` objects like ``probe`` (same kind, name when the probe
         names one of the run's objects, label ``perfrun.dev/perfrun-namespace``); return once
-        a server-side dry run of ``probe`` is refused."""
+        a server-side dry run of ``probe`` fails."""
         name = f"{self.perfrun_ns[:40]}-{resource}-{len(self.names)}"
         group, _, version = probe["apiVersion"].rpartition("/")
-        label = "perfrun.dev/perfrun-namespace"
-        expression = (
-            f"!has(object.metadata.labels) || !('{label}' in object.metadata.labels) || "
-            f"object.metadata.labels['{label}'] != '{self.perfrun_ns}'"
-        )
+        webhook: dict[str, Any] = {
+            "name": f"{name}.outage.perfrun.dev",
+            "clientConfig": {"url": "https://127.0.0.1:9/"},  # discard: nothing answers
+            "rules": [
+                {
+                    "apiGroups": [group],
+                    "apiVersions": [version],
+                    "operations": ["CREATE"],
+                    "resources": [resource],
+                }
+            ],
+            "objectSelector": {"matchLabels": {"perfrun.dev/perfrun-namespace": self.perfrun_ns}},
+            "failurePolicy": "Fail",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 2,
+        }
         if probe["metadata"].get("namespace"):  # a namespaced object: only this name
-            expression += f" || object.metadata.name != '{probe['metadata']['name']}'"
-        policy = {
+            webhook["matchConditions"] = [
+                {
+                    "name": "named",
+                    "expression": f"object.metadata.name == '{probe['metadata']['name']}'",
+                }
+            ]
+        config = {
             "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
+            "kind": "ValidatingWebhookConfiguration",
             "metadata": {"name": name},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [group],
-                            "apiVersions": [version],
-                            "operations": ["CREATE"],
-                            "resources": [resource],
-                        }
-                    ]
-                },
-                "validations": [{"expression": expression, "message": f"test {name}"}],
-            },
+            "webhooks": [webhook],
         }
-        binding = {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": name},
-            "spec": {"policyName": name, "validationActions": ["Deny"]},
-        }
-        self.cluster.apply(yaml.safe_dump_all([policy, binding]))
+        self.cluster.apply(yaml.safe_dump(config))
         self.names.append(name)
 
         def refused() -> bool:
@@ -222,16 +223,11 @@ class AdmissionRefusals:
             )
             return proc.returncode != 0 and name in proc.stderr
 
-        poll_until(refused, timeout=60, what=f"admission policy {name} in force")
+        poll_until(refused, timeout=60, what=f"admission webhook {name} failing")
         return name
 
     def allow(self, name: str) -> None:
-        self.cluster.kubectl(
-            "delete",
-            "validatingadmissionpolicybinding,validatingadmissionpolicy",
-            name,
-            "--ignore-not-found",
-        )
+        self.cluster.kubectl("delete", "validatingwebhookconfiguration", name, "--ignore-not-found")
 
 
 @pytest.fixture
@@ -284,7 +280,8 @@ def test_liveness_and_metrics_follow_a_run(
     assert before["perfrun_kube_writes"] == 0
     assert not [k for k in before if k.startswith("perfrun_runs{")]
 
-    # first the run's namespace is refused: reconciles fail and are counted, the operator lives
+    # first the admission webhook for the run's namespace is down: reconciles fail and are
+    # counted, the operator lives
     policy = refusals.refuse(run_namespace_probe(kube_namespace), "namespaces")
     name = "runtime-metrics"
     kube_cluster.apply(minimal_yaml(name), "-n", kube_namespace)
@@ -297,7 +294,7 @@ def test_liveness_and_metrics_follow_a_run(
     assert http_get(healthz) == got
     assert run_namespaces(kube_cluster, kube_namespace, name) == []
 
-    # then allowed: kopf retries (its backoff is a minute) and the run goes to its verdict
+    # then it is back: the next tick retries and the run goes to its verdict
     refusals.allow(policy)
     obj = wait_finished(kube_cluster, kube_namespace, name)
     assert obj["status"]["phase"] == "Failed", op.logs()  # Inconclusive: kwok has no metrics
@@ -399,10 +396,10 @@ def test_two_peered_replicas_run_each_perfrun_once_and_fail_over(
     for reason in ("Provisioning", "EnvironmentReady", "LoadCompleted"):
         assert reasons.count(reason) == 1, reasons
 
-    # a second run, held mid-run (the API server refuses its load Job, so the working replica
-    # fails its reconciles with the namespace and environment in place); the working replica is
-    # SIGKILLed there; the other takes over once the dead one's keep-alive expires (its
-    # --peering-lifetime; kopf's default is 60 s) and finishes the run
+    # a second run, held mid-run (the admission webhook for its load Job is down, so the
+    # working replica fails its reconciles with the namespace and environment in place); the
+    # working replica is SIGKILLed there; the other takes over once the dead one's keep-alive
+    # expires (its --peering-lifetime; kopf's default is 60 s) and finishes the run
     second = "peered-failover"
     no_load_job = refusals.refuse(load_job_probe(ns), "jobs")
     errors_before = scrape(port_a)["perfrun_reconcile_errors_total"]

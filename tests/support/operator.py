@@ -41,7 +41,14 @@ class OperatorProcess:
         self.starts = 0
 
     def start(self) -> None:
-        env = dict(self.cluster.env, PERFRUN_RECONCILE_INTERVAL="1", PERFRUN_IMAGE="perfrun:test")
+        env = dict(
+            self.cluster.env,
+            PERFRUN_RECONCILE_INTERVAL="1",
+            PERFRUN_IMAGE="perfrun:test",
+            # the test cluster's admin allows the private network the examples' egressAllow
+            # names (issue 14: egress is none by default)
+            PERFRUN_POLICY_EGRESS_CIDRS="10.0.0.0/8",
+        )
         env.update(self.env)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(

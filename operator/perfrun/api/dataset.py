@@ -4,6 +4,7 @@ or a deterministic synthetic data set with realistic shapes (many small accounts
 from __future__ import annotations
 
 from typing import Literal
+
 from pydantic import Field
 
 from perfrun.api.base import ApiModel, Rule, exactly_one

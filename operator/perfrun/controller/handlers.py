@@ -106,6 +106,8 @@ def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> None:
         raise
     finally:
         RECONCILE_SECONDS.observe(time.monotonic() - started)
+    if outcome.retried:  # a passing API error: the status is written, the next tick retries
+        RECONCILE_ERRORS.inc()
     if outcome.patch:
         patch.status.update(outcome.patch)
     for event in outcome.events:

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from perfrun.api.perfrun import PerfRun
 from perfrun.api.policy import AdminPolicy, violations
-from perfrun.api.validate import error_lines
 from perfrun.api.status import TERMINAL_PHASES, PerfRunStatus, Phase
 from perfrun.api.times import rfc3339
+from perfrun.api.validate import error_lines
 from perfrun.controller.apiserver import Endpoints, api_server_endpoints
 from perfrun.controller.machine import Action, Event, Plan, decide, refused
 from perfrun.controller.observe import observe, observe_namespace
@@ -43,6 +43,8 @@ class ReconcileResult:
     patch: dict[str, Any]
     events: list[Event] = field(default_factory=list)
     phase: Phase | None = None
+    # a passing API error this reconcile met (retried next tick; counted as an error)
+    retried: str | None = None
 
 
 def context_for(
@@ -122,9 +124,11 @@ def reconcile(
         preflight=_preflight(run, ctx) if pending else [],
         violations=violations(run.spec, settings.policy, ctx.namespace) if pending else [],
     )
-    plan = _carry_out(plan, run, ctx, kube, environment, observed, status, now, settings.policy)
+    plan, retried = _carry_out(
+        plan, run, ctx, kube, environment, observed, status, now, settings.policy
+    )
     new = next_status(status, plan, body["metadata"].get("generation"), now)
-    return ReconcileResult(status_patch(status, new), plan.events, plan.phase)
+    return ReconcileResult(status_patch(status, new), plan.events, plan.phase, retried=retried)
 
 
 def _carry_out(
@@ -137,7 +141,7 @@ def _carry_out(
     status: PerfRunStatus,
     now: datetime,
     policy: AdminPolicy,
-) -> Plan:
+) -> tuple[Plan, str | None]:
     """Run the plan's actions. An object the API server refuses ends the run (ApplyRejected,
     naming it); a passing error (5xx, 429, a timeout) keeps the plan's status -- its deadline
     with it -- and the next reconcile tries again."""
@@ -146,14 +150,14 @@ def _carry_out(
             _act(action, run, ctx, kube, environment, observed, plan, status, now, policy=policy)
         except ObjectRefusedError as exc:
             log.warning("run %s/%s: %s", ctx.perfrun_namespace, ctx.name, exc.refusal.describe())
-            return refused(run.spec, now, exc.refusal.describe())
+            return refused(run.spec, now, exc.refusal.describe()), None
         except (KubeError, OSError, urllib3.exceptions.HTTPError) as exc:
             what = f"{action}: {type(exc).__name__} {getattr(exc, 'status', '') or ''}".strip()
             log.warning("run %s/%s: %s; retrying", ctx.perfrun_namespace, ctx.name, what)
             if plan.phase not in TERMINAL_PHASES:
                 plan.message = f"{plan.message}; retrying after {what}".lstrip("; ")
-            break
-    return plan
+            return plan, what
+    return plan, None
 
 
 def _apply(kube: Kube, manifest: dict[str, Any]) -> None:
