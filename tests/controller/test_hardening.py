@@ -276,3 +276,17 @@ def test_a_prometheus_error_body_never_reaches_the_message(tmp_path: Path) -> No
         server.shutdown()
     assert "500" in str(ping.value) and secret not in str(ping.value)
     assert "400" in str(query.value) and secret not in str(query.value)
+
+
+def test_the_api_servers_status_message_survives_the_translation() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from perfrun.kube.errors import translated
+
+    exc = ApiException(status=422, reason="Unprocessable Entity")
+    exc.body = json.dumps({"kind": "Status", "message": 'Service "api" is invalid:\n x'}).encode()
+    with pytest.raises(KubeError) as caught, translated():
+        raise exc
+    assert caught.value.detail == 'Service "api" is invalid: x'
+    found = refusal_of({"kind": "Service", "metadata": {"name": "api"}}, caught.value)
+    assert found is not None and found.message == 'Service "api" is invalid: x'

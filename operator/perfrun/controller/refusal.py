@@ -46,6 +46,8 @@ class ObjectRefusedError(Exception):
 def api_message(exc: KubeError) -> str:
     """The ``message`` of the Status object the API server answered (the Kubernetes API's
     own words, not a third party's body), else its HTTP reason."""
+    if exc.detail:
+        return exc.detail
     text = str(exc)
     marker = "HTTP response body:"
     status: Any = None

@@ -4,6 +4,7 @@ never import ``kubernetes`` themselves (an import-linter contract holds them to 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 
 
@@ -11,10 +12,25 @@ class KubeError(Exception):
     """The API server refused or failed a request: ``status`` (HTTP) and ``reason`` as it
     said them (``status`` 0 when no answer came)."""
 
-    def __init__(self, status: int, reason: str, message: str = "") -> None:
+    def __init__(self, status: int, reason: str, message: str = "", detail: str = "") -> None:
         super().__init__(message or f"{status} {reason}")
         self.status = status
         self.reason = reason
+        # the ``message`` of the Status the API server answered (e.g. which field is invalid,
+        # which admission policy denied), when it sent one
+        self.detail = detail
+
+
+def _status_message(exc: object) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    try:
+        status = json.loads(body) if isinstance(body, str) and body else None
+    except ValueError:
+        return ""
+    message = status.get("message") if isinstance(status, dict) else None
+    return " ".join(message.split()) if isinstance(message, str) else ""
 
 
 class KindNotServedError(KubeError):
@@ -35,4 +51,6 @@ def translated() -> Iterator[None]:
     except ResourceNotFoundError as exc:
         raise KindNotServedError(str(exc)) from exc
     except ApiException as exc:
-        raise KubeError(int(exc.status or 0), str(exc.reason or ""), str(exc)) from exc
+        raise KubeError(
+            int(exc.status or 0), str(exc.reason or ""), str(exc), _status_message(exc)
+        ) from exc
