@@ -19,9 +19,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_defaults_any_address_on_the_usual_ports() -> None:
+def test_unset_means_the_endpoints_the_operator_read_and_unknown_opens_nothing() -> None:
+    """Issue 14: never 443/6443 to every address. Unset, the context gets the
+    `default/kubernetes` endpoints the reconcile read; none known, no such policy."""
+    ctx = context_for(BODY, OperatorSettings.from_env(), (("10.245.255.1/32",), (16443,)))
+    assert ctx.api_server_cidrs == ("10.245.255.1/32",) and ctx.api_server_ports == (16443,)
     ctx = context_for(BODY, OperatorSettings.from_env())
-    assert ctx.api_server_cidrs == () and ctx.api_server_ports == (443, 6443)
+    assert ctx.api_server_cidrs == ()
+    policies = by_kind(fence(make_run(example("perfrun-full.yaml")), ctx), "NetworkPolicy")
+    assert "perfrun-load-apiserver" not in policies
+    assert "perfrun-prometheus-apiserver" not in policies
 
 
 def test_the_endpoints_reach_prometheus_and_load_policies(monkeypatch: pytest.MonkeyPatch) -> None:

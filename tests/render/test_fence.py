@@ -123,25 +123,23 @@ def test_egress_allow_without_ports_allows_every_port() -> None:
 
 def test_only_load_and_prometheus_reach_the_api_server_endpoints(full: PerfRun) -> None:
     ctx = replace(context(full), api_server_cidrs=("10.0.0.7/32",), api_server_ports=(16443,))
-    policy = by_kind(fence(full, ctx), "NetworkPolicy")["perfrun-apiserver"]["spec"]
-    (talkers,) = policy["podSelector"]["matchExpressions"]
-    assert talkers == {
-        "key": "perfrun.dev/component",
-        "operator": "In",
-        "values": ["load", "prometheus"],
-    }
-    assert policy["egress"] == [
-        {
-            "to": [{"ipBlock": {"cidr": "10.0.0.7/32"}}],
-            "ports": [{"protocol": "TCP", "port": 16443}],
-        }
-    ]
+    policies = by_kind(fence(full, ctx), "NetworkPolicy")
+    for name, component in (
+        ("perfrun-prometheus-apiserver", "prometheus"),
+        ("perfrun-load-apiserver", "load"),
+    ):
+        spec = policies[name]["spec"]
+        assert spec["podSelector"]["matchLabels"]["perfrun.dev/component"] == component
+        (rule,) = spec["egress"]
+        assert rule["to"] == [{"ipBlock": {"cidr": "10.0.0.7/32"}}]
+        assert rule["ports"] == [{"protocol": "TCP", "port": 16443}]
 
 
 def test_unknown_api_server_endpoints_open_nothing(full: PerfRun) -> None:
     """No 443/6443 to every address: without the endpoints there is no such policy."""
     objs = fence(full, context(full))
-    assert "perfrun-apiserver" not in by_kind(objs, "NetworkPolicy")
+    names = by_kind(objs, "NetworkPolicy")
+    assert "perfrun-prometheus-apiserver" not in names and "perfrun-load-apiserver" not in names
     for policy in by_kind(objs, "NetworkPolicy").values():
         for rule in policy["spec"]["egress"]:
             for peer in rule.get("to", []):
@@ -192,8 +190,8 @@ def test_prometheus_rbac_only_when_embedded(full: PerfRun) -> None:
     assert "perfrun-prometheus" not in by_kind(objs, "ServiceAccount")
     assert "perfrun-prometheus-apiserver" not in by_kind(objs, "NetworkPolicy")
     ctx = replace(context(run), api_server_cidrs=("10.0.0.7/32",), api_server_ports=(443,))
-    selector = by_kind(fence(run, ctx), "NetworkPolicy")["perfrun-apiserver"]["spec"]["podSelector"]
-    assert selector["matchExpressions"][0]["values"] == ["load"]
+    names = by_kind(fence(run, ctx), "NetworkPolicy")
+    assert "perfrun-load-apiserver" in names and "perfrun-prometheus-apiserver" not in names
 
 
 def test_prometheus_reaches_a_workloads_metrics_port() -> None:
