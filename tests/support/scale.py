@@ -1,0 +1,359 @@
+"""N concurrent minimal PerfRuns on one real operator, measured (issue 18).
+
+Shared by ``bench/operator_scale.py`` (the table) and the suite's regression test (a budget):
+one operator (``bench/counted_operator.py``: the real ``perfrun operator`` with its HTTP
+requests counted at the client) watching one fresh namespace; N minimal PerfRuns applied in
+one ``kubectl apply``; each run to its terminal state; an idle spell; all deleted together.
+
+What is measured how:
+  * apply -> EnvironmentReady / Finished: each PerfRun's own creationTimestamp and its
+    conditions' lastTransitionTime (API server clock, 1 s resolution).
+  * the configured duration: the sum of the ramp's holds; kwok holds the load pod Running for
+    that long (``pod-complete`` delay annotation), so Finished minus it is the operator's
+    overhead (no load runs: kwok cannot run containers).
+  * delete -> namespace gone: from the one ``kubectl delete`` to the poll (0.5 s) that no
+    longer lists the run's namespace.
+  * requests: every request the operator process sends, counted at the client (its
+    Kubernetes client via urllib3, kopf via aiohttp), by verb and resource.
+  * writes: the API server's audit log (writes only), by User-Agent perfrun/ and kopf/, to
+    the PerfRun namespace and the runs' namespaces -- as the API server saw them.
+  * RSS peak: the process's VmHWM; CPU: its utime+stime (/proc).
+  * reconcile errors: ``perfrun_reconcile_errors_total`` from the operator's /metrics, and
+    the operator log's ERROR lines (kopf logs a handler that raised at ERROR).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+from tests.support.cluster import KubeCluster
+from tests.support.loadpods import KWOK_COMPLETE_DELAY
+from tests.support.perfruns import minimal
+from tests.support.waiting import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COUNTED_OPERATOR = REPO_ROOT / "bench" / "counted_operator.py"
+GROUP, VERSION, PLURAL = "perfrun.dev", "v1alpha1", "perfruns"
+TERMINAL = {"Succeeded", "Failed", "Expired", "Aborted", "Invalid"}
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+LABEL_PERFRUN_NAMESPACE = "perfrun.dev/perfrun-namespace"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _condition_time(obj: dict[str, Any], ctype: str) -> float | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == ctype and cond.get("status") == "True":
+            return _epoch(cond["lastTransitionTime"])
+    return None
+
+
+def run_doc(name: str, load_seconds: int) -> dict[str, Any]:
+    """The minimal example, held Running by kwok for its configured load duration."""
+    doc = minimal(name)
+    doc["spec"]["load"]["ramp"]["steps"] = [{"rate": 10, "hold": f"{load_seconds}s"}]
+    doc["spec"]["load"]["budget"]["maxDuration"] = f"{load_seconds + 60}s"
+    doc["spec"]["load"]["podMetadata"] = {"annotations": {KWOK_COMPLETE_DELAY: f"{load_seconds}s"}}
+    return doc
+
+
+@dataclass
+class Sample:
+    at: float
+    counts: Counter[str]
+
+
+@dataclass
+class ScaleResult:
+    n: int
+    load_seconds: int
+    interval: float
+    phases: dict[str, str] = field(default_factory=dict)
+    verdicts: dict[str, str] = field(default_factory=dict)
+    env_ready_s: list[float] = field(default_factory=list)
+    finished_s: list[float] = field(default_factory=list)
+    gone_s: list[float] = field(default_factory=list)
+    left_behind: list[str] = field(default_factory=list)  # run namespaces not gone
+    rss_peak_mib: float = 0.0
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    requests: Counter[str] = field(default_factory=Counter)
+    busy: tuple[float, Counter[str]] = (0.0, field(default_factory=Counter))
+    idle: tuple[float, Counter[str]] = (0.0, field(default_factory=Counter))
+    audit_writes: Counter[str] = field(default_factory=Counter)
+    reconcile_errors: float = 0.0
+    error_lines: int = 0
+    log: Path | None = None
+
+    @property
+    def all_terminal(self) -> bool:
+        return len(self.phases) == self.n and all(p in TERMINAL for p in self.phases.values())
+
+    def writes_per_run(self) -> float:
+        return sum(self.audit_writes.values()) / self.n
+
+    def client_writes(self) -> int:
+        return sum(v for k, v in self.requests.items() if k.split()[0] in WRITE_VERBS)
+
+
+def _proc_stats(pid: int) -> tuple[float, float]:
+    """(VmHWM MiB, user+system CPU seconds) of a live process."""
+    hwm = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1]) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return hwm, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _counts(path: Path) -> Counter[str]:
+    try:
+        return Counter(json.loads(path.read_text())["counts"])
+    except (OSError, ValueError, KeyError):
+        return Counter()
+
+
+def _window(samples: list[Sample], start: float, end: float) -> tuple[float, Counter[str]]:
+    """Seconds and request counts between the samples nearest ``start`` and ``end``."""
+    inside = [s for s in samples if start <= s.at <= end]
+    if len(inside) < 2:
+        return 0.0, Counter()
+    first, last = inside[0], inside[-1]
+    diff = Counter(last.counts)
+    diff.subtract(first.counts)
+    return last.at - first.at, +diff
+
+
+def _metric(port: int, name: str) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return float("nan")
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def _audit_writes(audit: Path, offset: int, namespaces: set[str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    with audit.open("rb") as f:
+        f.seek(offset)
+        for raw in f:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            agent = event.get("userAgent", "")
+            if not agent.startswith(("perfrun/", "kopf/")):
+                continue
+            ref = event.get("objectRef", {})
+            if ref.get("namespace") in namespaces or (
+                ref.get("resource") == "namespaces" and ref.get("name") in namespaces
+            ):
+                sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+                counts[f"{agent.split('/')[0]} {event['verb']} {ref.get('resource')}{sub}"] += 1
+    return counts
+
+
+class _Operator:
+    def __init__(self, cluster: KubeCluster, ns: str, work: Path, interval: float | None):
+        self.requests = work / "requests.json"
+        self.log = work / "operator.log"
+        self.metrics_port = free_port()
+        env = dict(
+            cluster.env,
+            PERFRUN_IMAGE="perfrun:test",
+            PERFRUN_POLICY_EGRESS_CIDRS="10.0.0.0/8",
+            PERFRUN_BENCH_REQUESTS=str(self.requests),
+            PYTHONPATH=str(REPO_ROOT / "operator"),
+        )
+        if interval is not None:
+            env["PERFRUN_RECONCILE_INTERVAL"] = f"{interval:g}"
+        args = ["operator", "--standalone", "-n", ns, "--metrics-port", str(self.metrics_port)]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(COUNTED_OPERATOR), *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+            )
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+class _Bench:
+    """One measurement's state, in the order it happens."""
+
+    def __init__(self, cluster: KubeCluster, result: ScaleResult, ns: str, op: _Operator):
+        api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        self.custom, self.core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+        self.cluster, self.result, self.ns, self.op = cluster, result, ns, op
+        self.samples: list[Sample] = []
+        self.run_namespaces: set[str] = set()
+
+    def sample(self) -> None:
+        if self.op.proc.poll() is None:
+            self.result.rss_peak_mib, self.result.cpu_s = _proc_stats(self.op.proc.pid)
+        self.samples.append(Sample(time.time(), _counts(self.op.requests)))
+
+    def perfruns(self) -> dict[str, dict[str, Any]]:
+        items = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
+        return {o["metadata"]["name"]: o for o in items["items"]}
+
+    def namespaces(self) -> set[str]:
+        selector = f"{LABEL_PERFRUN_NAMESPACE}={self.ns}"
+        return {i.metadata.name for i in self.core.list_namespace(label_selector=selector).items}
+
+    def wait_watching(self) -> None:
+        deadline = time.monotonic() + 60
+        while not any(k.startswith("watch perfruns") for k in _counts(self.op.requests)):
+            if time.monotonic() > deadline or self.op.proc.poll() is not None:
+                tail = self.op.log.read_text()[-3000:]
+                raise RuntimeError(f"operator did not start watching: {tail}")
+            time.sleep(0.5)
+        time.sleep(1.0)
+
+    def apply_and_wait(self, timeout: float) -> float:
+        """Apply the N runs at once; return when all are terminal (or at the timeout)."""
+        r = self.result
+        names = [f"run-{i:03d}" for i in range(r.n)]
+        docs = "\n---\n".join(yaml.safe_dump(run_doc(name, r.load_seconds)) for name in names)
+        self.started = time.time()
+        self.cluster.apply(docs, "-n", self.ns)
+        objs: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        all_ready_at: float | None = None
+        first_finished_at: float | None = None
+        while time.monotonic() < deadline:
+            self.sample()
+            objs = self.perfruns()
+            phases = [(o.get("status") or {}).get("phase") for o in objs.values()]
+            ready = sum(_condition_time(o, "EnvironmentReady") is not None for o in objs.values())
+            if all_ready_at is None and ready == r.n:
+                all_ready_at = time.time()
+            if first_finished_at is None and any(p in TERMINAL for p in phases):
+                first_finished_at = time.time()
+            if len(objs) == r.n and all(p in TERMINAL for p in phases):
+                break
+            time.sleep(1.0)
+        self.record(objs)
+        if all_ready_at and first_finished_at and first_finished_at > all_ready_at:
+            r.busy = _window(self.samples, all_ready_at, first_finished_at)
+        return time.time()
+
+    def record(self, objs: dict[str, dict[str, Any]]) -> None:
+        r = self.result
+        for name, obj in objs.items():
+            status = obj.get("status") or {}
+            r.phases[name] = status.get("phase") or "-"
+            r.verdicts[name] = status.get("verdict") or "-"
+            created = _epoch(obj["metadata"]["creationTimestamp"])
+            env_ready = _condition_time(obj, "EnvironmentReady")
+            finished = _condition_time(obj, "Finished")
+            if env_ready is not None:
+                r.env_ready_s.append(env_ready - created)
+            if finished is not None:
+                r.finished_s.append(finished - created)
+
+    def idle(self, terminal_at: float, seconds: float) -> None:
+        end = time.time() + seconds
+        while time.time() < end:
+            self.sample()
+            time.sleep(1.0)
+        self.result.idle = _window(self.samples, terminal_at, time.time())
+
+    def delete_and_wait(self, timeout: float) -> None:
+        """Delete every PerfRun at once; time each run namespace until it is gone."""
+        r = self.result
+        self.run_namespaces = self.namespaces()
+        deleted_at = time.time()
+        self.cluster.kubectl("delete", "perfrun", "--all", "-n", self.ns, "--wait=false")
+        waiting = set(self.run_namespaces)
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            present = self.namespaces()
+            now = time.time()
+            r.gone_s += [now - deleted_at] * len(waiting - present)
+            waiting &= present
+            if now - self.samples[-1].at >= 1.0:
+                self.sample()
+            time.sleep(0.5)
+        r.left_behind = sorted(waiting)
+        while time.monotonic() < deadline and self.perfruns():  # finalizers released
+            time.sleep(0.5)
+        self.sample()
+        r.wall_s = time.time() - self.started
+        r.reconcile_errors = _metric(self.op.metrics_port, "perfrun_reconcile_errors_total")
+
+
+def measure(
+    cluster: KubeCluster,
+    n: int,
+    *,
+    work: Path,
+    load_seconds: int = 20,
+    idle_seconds: float = 20.0,
+    interval: float | None = None,
+    timeout: float = 900.0,
+    progress: Any = None,
+) -> ScaleResult:
+    """Apply N minimal runs to a fresh namespace watched by a fresh operator; measure."""
+    say = progress or (lambda _msg: None)
+    ns = f"bench-scale-{n}-{secrets.token_hex(3)}"
+    cluster.kubectl("create", "namespace", ns)
+    work.mkdir(parents=True, exist_ok=True)
+    result = ScaleResult(n=n, load_seconds=load_seconds, interval=interval or 2.0)
+    audit_offset = cluster.audit_log.stat().st_size
+    op = _Operator(cluster, ns, work, interval)
+    result.log = op.log
+    bench = _Bench(cluster, result, ns, op)
+    try:
+        bench.wait_watching()
+        say(f"N={n}: applying {n} runs to {ns}")
+        terminal_at = bench.apply_and_wait(timeout)
+        say(f"N={n}: terminal after {terminal_at - bench.started:.0f}s")
+        bench.idle(terminal_at, idle_seconds)
+        bench.delete_and_wait(timeout)
+        say(f"N={n}: all deleted after {result.wall_s:.0f}s")
+    finally:
+        op.stop()
+        cluster.kubectl("delete", "perfrun", "--all", "-n", ns, "--wait=false", check=False)
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    result.requests = _counts(op.requests)
+    result.error_lines = sum(" ERROR " in line or "[ERROR" in line for line in op.log.open())
+    namespaces = {ns} | bench.run_namespaces
+    result.audit_writes = _audit_writes(cluster.audit_log, audit_offset, namespaces)
+    return result
