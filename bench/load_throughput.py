@@ -1,6 +1,8 @@
 """Requests per second per CPU core, in one run against the same loopback nginx: this engine
 (`perfrun load`, closed model), wrk (Debian) and k6 (built from its Go module), printed as
-ratios; plus the HTTP client choice measured the same way: the engine's own client
+ratios; the open model side by side with k6's ``constant-arrival-rate`` at the same rates
+(sent, dropped, requests per CPU-second, p99, the highest rate each sustains); plus the
+HTTP client choice measured the same way: the engine's own client
 (``perfrun.load.http``: asyncio Protocols + llhttp via httptools), aiohttp on uvloop and httpx,
 each as a bare loop of GETs with no bookkeeping.
 
@@ -118,6 +120,97 @@ def bench_perfrun(url: str, seconds: int, conns: int, tmp: Path) -> tuple[int, f
     return int(json.loads(summary.read_text())["attempts"]), cpu
 
 
+def bench_perfrun_open(url: str, rate: int, seconds: int, tmp: Path) -> dict[str, float]:
+    """The open model at ``rate`` req/s: what it sent and dropped, its CPU, its p99."""
+    cfg = tmp / "load-open.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "target": url,
+                "scenarios": [{"name": "get", "weight": 1, "path": "/"}],
+                "budget": {"maxRps": 1_000_000, "maxInFlight": 256, "maxDuration": "10m"},
+                "ramp": {"model": "open", "steps": [{"rate": rate, "hold": f"{seconds}s"}]},
+            }
+        )
+    )
+    summary = tmp / "perfrun-open-summary.json"
+    cmd = [sys.executable, "-m", "perfrun.cli", "load", "-q", "--config", str(cfg)]
+    _, _, cpu = measured([*cmd, "--summary", str(summary)], seconds + 60)
+    doc = json.loads(summary.read_text())
+    return {
+        "sent": doc["attempts"],
+        "dropped": doc["dropped"],
+        "cpu": cpu,
+        "p99": doc["latencyMs"]["p99"],
+    }
+
+
+def bench_k6_open(k6: Path, url: str, rate: int, seconds: int, tmp: Path) -> dict[str, float]:
+    """k6's ``constant-arrival-rate`` executor at ``rate`` iterations (one GET each) per second."""
+    script = tmp / "k6-open.js"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import http from 'k6/http';
+            export const options = {{
+              scenarios: {{ open: {{
+                executor: 'constant-arrival-rate', rate: {rate}, timeUnit: '1s',
+                duration: '{seconds}s', preAllocatedVUs: 256, maxVUs: 256,
+              }} }},
+              summaryTrendStats: ['avg', 'p(50)', 'p(99)', 'max'],
+            }};
+            export default function () {{ http.get('{url}/'); }}
+            """
+        )
+    )
+    summary = tmp / "k6-open-summary.json"
+    cmd = [str(k6), "run", "--quiet", "--no-color", "--summary-export", str(summary)]
+    _, _, cpu = measured([*cmd, str(script)], seconds + 60)
+    metrics = json.loads(summary.read_text())["metrics"]
+    dropped = metrics.get("dropped_iterations", {}).get("count", 0)
+    return {
+        "sent": metrics["http_reqs"]["count"],
+        "dropped": dropped,
+        "cpu": cpu,
+        "p99": metrics["http_req_duration"].get("p(99)", float("nan")),
+    }
+
+
+def run_open(args: argparse.Namespace, url: str, tmp: Path) -> None:
+    """The open-model comparison at ``--open-rates``, each tool in turn at each rate."""
+    rates = [int(r) for r in args.open_rates.split(",") if r.strip()]
+    results: dict[str, dict[int, dict[str, float]]] = {"perfrun load": {}}
+    if args.k6.exists():
+        results["k6 car"] = {}
+    for rate in rates:
+        results["perfrun load"][rate] = bench_perfrun_open(url, rate, args.seconds, tmp)
+        if "k6 car" in results:
+            results["k6 car"][rate] = bench_k6_open(args.k6, url, rate, args.seconds, tmp)
+    if rates:
+        open_table(results, args.seconds)
+
+
+def open_table(results: dict[str, dict[int, dict[str, float]]], seconds: int) -> None:
+    """Side by side per rate: sent/s, dropped, req/CPU-s, p99; then the highest rate each
+    sustained (sent >= 99 % of asked and under 1 % dropped)."""
+    print("--- open model (arrival rate), same rates, same nginx")
+    print(f"{'tool':<14}{'rate':>8}{'sent/s':>10}{'dropped':>9}{'req/cpu-s':>11}{'p99 ms':>9}")
+    for tool, by_rate in results.items():
+        for rate, r in by_rate.items():
+            per_cpu = r["sent"] / r["cpu"] if r["cpu"] > 0 else 0.0
+            print(
+                f"{tool:<14}{rate:>8}{r['sent'] / seconds:>10.0f}{r['dropped']:>9.0f}"
+                f"{per_cpu:>11.0f}{r['p99']:>9.2f}"
+            )
+    for tool, by_rate in results.items():
+        ok = [
+            rate
+            for rate, r in by_rate.items()
+            if r["sent"] >= 0.99 * rate * seconds and r["dropped"] <= 0.01 * rate * seconds
+        ]
+        print(f"highest rate {tool} sustained: {max(ok) if ok else 'none of those'}")
+
+
 CLIENT_BENCH = """
 import asyncio, sys, time
 kind, url, conns, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
@@ -195,6 +288,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1, help="repeat engine, wrk and k6 N times")
     ap.add_argument("--no-clients", action="store_true", help="skip the HTTP client comparison")
     ap.add_argument("--k6", type=Path, default=DEFAULT_K6)
+    ap.add_argument(
+        "--open-rates",
+        default="2000,5000,10000,15000,20000,30000",
+        help="open-model rates to run the engine and k6 constant-arrival-rate at ('' skips)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="perfrun-bench-"))
     nginx = start_nginx(tmp, free_port(), access_log=False)
@@ -216,6 +314,7 @@ def main() -> int:
             if args.rounds > 1:
                 print(f"--- round {r + 1} of {args.rounds}")
             rounds.append(_table(rows))
+        run_open(args, nginx.url, tmp)
         if not args.no_clients:
             for kind in ("perfrun", "aiohttp", "httpx"):
                 for conns in (1, c):

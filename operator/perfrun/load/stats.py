@@ -105,7 +105,8 @@ class Recorder:
         self.metrics = metrics
         self.dropped = 0
         # Closed model: how long users waited for the budget before sending (not latency).
-        self.budget_wait = new_histogram()
+        self._budget_wait = new_histogram()
+        self._pending_wait: list[int] = []
         self._w_hist = new_histogram()
         self._w_requests = 0
         self._w_attempts = 0
@@ -171,8 +172,14 @@ class Recorder:
 
     def waited_for_budget(self, seconds: float) -> None:
         """A closed-model user waited this long for a slot and a rate token before sending."""
-        us = int(seconds * 1_000_000)
-        self.budget_wait.record_value(LOWEST_US if us < LOWEST_US else min(us, HIGHEST_US))
+        self._pending_wait.append(int(seconds * 1_000_000))
+
+    @property
+    def budget_wait(self) -> HdrHistogram:
+        """The closed model's waits for the budget so far (flushes first)."""
+        _record_batch(self._budget_wait, self._pending_wait)
+        self._pending_wait = []
+        return self._budget_wait
 
     def creation_limited(self, scenario: int) -> None:
         self._live[scenario].creation_limited += 1
@@ -188,6 +195,9 @@ class Recorder:
         and publish the counts to the metrics, if any."""
         metrics = self.metrics
         window = self._w_hist
+        if self._pending_wait:
+            _record_batch(self._budget_wait, self._pending_wait)
+            self._pending_wait = []
         for i, s in enumerate(self._live):
             for cls, values in enumerate(s.pending):
                 if not values:
@@ -196,14 +206,7 @@ class Recorder:
                 counts = Counter(values)
                 if metrics is not None:
                     metrics.observe_us(i, cls, counts)
-                # one record_value per HDR bucket, not per distinct microsecond value
-                floors: dict[int, int] = {}
-                for us, n in counts.items():
-                    v = bucket_floor(
-                        LOWEST_US if us < LOWEST_US else HIGHEST_US if us > HIGHEST_US else us
-                    )
-                    floors[v] = floors.get(v, 0) + n
-                for v, n in floors.items():
+                for v, n in _floors(counts).items():
                     s.hist.record_value(v, n)
                     window.record_value(v, n)
             if metrics is not None:
@@ -264,3 +267,18 @@ class Recorder:
             out.errors.update(p.errors)
             out.creation_limited += p.creation_limited
         return out
+
+
+def _floors(counts: Counter[int]) -> dict[int, int]:
+    """{bucket floor: how many} of {µs: how many}, clamped into the histogram's range: one
+    ``record_value`` per HDR bucket, not per distinct microsecond value."""
+    floors: dict[int, int] = {}
+    for us, n in counts.items():
+        v = bucket_floor(LOWEST_US if us < LOWEST_US else HIGHEST_US if us > HIGHEST_US else us)
+        floors[v] = floors.get(v, 0) + n
+    return floors
+
+
+def _record_batch(hist: HdrHistogram, values: list[int]) -> None:
+    for v, n in _floors(Counter(values)).items():
+        hist.record_value(v, n)
