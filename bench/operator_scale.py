@@ -73,7 +73,9 @@ def report(r: ScaleResult) -> str:
         f"  apply -> EnvironmentReady: {p(r.env_ready_s)}",
         f"  apply -> Finished:         {p(r.finished_s)}   overhead ratio "
         f"(Finished / load) p50 {percentile(ratio, 50):.2f} p99 {percentile(ratio, 99):.2f}",
-        f"  delete -> namespace gone:  {p(r.gone_s)}   left behind: {len(r.left_behind)}",
+        f"  delete -> namespace gone:  {p(r.gone_s)}   left behind: "
+        f"{len(r.left_behind)} namespaces, "
+        f"{len(r.perfruns_left)} PerfRuns",
         f"  operator: RSS peak {r.rss_peak_mib:.0f} MiB, CPU {r.cpu_s:.1f} s over "
         f"{r.wall_s:.0f} s wall ({r.cpu_s / max(r.wall_s, 1):.2f} cores)",
         f"  requests (client-side, whole run): total {sum(r.requests.values())}: "
@@ -118,7 +120,11 @@ def main() -> int:
         args.json.write_text(
             json.dumps([{**vars(r), "log": str(r.log)} for r in results], default=str)
         )
-    return 0 if all(r.all_terminal and not r.left_behind for r in results) else 1
+    return (
+        0
+        if all(r.all_terminal and not r.left_behind and not r.perfruns_left for r in results)
+        else 1
+    )
 
 
 if __name__ == "__main__":

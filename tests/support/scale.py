@@ -100,6 +100,7 @@ class ScaleResult:
     finished_s: list[float] = field(default_factory=list)
     gone_s: list[float] = field(default_factory=list)
     left_behind: list[str] = field(default_factory=list)  # run namespaces not gone
+    perfruns_left: list[str] = field(default_factory=list)  # PerfRuns not gone after delete
     rss_peak_mib: float = 0.0
     cpu_s: float = 0.0
     wall_s: float = 0.0
@@ -314,6 +315,7 @@ class _Bench:
         r.left_behind = sorted(waiting)
         while time.monotonic() < deadline and self.perfruns():  # finalizers released
             time.sleep(0.5)
+        r.perfruns_left = sorted(self.perfruns())
         self.sample()
         r.wall_s = time.time() - self.started
         r.reconcile_errors = _metric(self.op.metrics_port, "perfrun_reconcile_errors_total")

@@ -1,0 +1,43 @@
+"""Scaling regression (issue 18): a dozen minimal PerfRuns at once on one real operator. Each
+run stays within the write budget (counted by the API server's audit log, not by the
+operator), every run reaches a terminal state, and after one ``kubectl delete`` no run and no
+run namespace is left behind. The full table is ``bench/operator_scale.py``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.support.cluster import KubeCluster
+from tests.support.scale import TERMINAL, measure
+
+pytestmark = pytest.mark.cluster
+
+RUNS = 12
+WRITES_PER_RUN = 50  # issue 18's budget; a minimal run costs 37 today
+
+
+@pytest.mark.timeout(300)
+def test_a_dozen_concurrent_runs_stay_in_the_write_budget_and_leave_nothing_behind(
+    kube_cluster: KubeCluster, perfrun_crds: None, tmp_path: Path
+) -> None:
+    r = measure(
+        kube_cluster, RUNS, work=tmp_path, load_seconds=5, idle_seconds=3, interval=1,
+        timeout=200,
+    )  # fmt: skip
+    logs = r.log.read_text()[-4000:] if r.log else ""
+    assert len(r.phases) == RUNS, logs
+    assert all(phase in TERMINAL for phase in r.phases.values()), (r.phases, logs)
+    assert len(r.finished_s) == RUNS  # each says Finished=True (kubectl wait works)
+    assert r.left_behind == [], logs
+    assert r.perfruns_left == [], logs  # every finalizer released
+    assert len(r.gone_s) == RUNS
+    namespace_creates = {k: v for k, v in r.audit_writes.items() if k.endswith(" namespaces")}
+    assert namespace_creates == {
+        "perfrun patch namespaces": RUNS,
+        "perfrun delete namespaces": RUNS,
+    }, "each run namespace applied once and deleted once"
+    per_run = r.writes_per_run()
+    print(f"{RUNS} runs: {per_run:.1f} writes per run: {dict(r.audit_writes.most_common())}")
+    assert per_run <= WRITES_PER_RUN, dict(r.audit_writes)
+    assert r.reconcile_errors == 0, logs
