@@ -85,7 +85,8 @@ def report(r: ScaleResult) -> str:
         rate_line("idle (all finished, before delete)", *r.idle, r.n),
         f"  writes per run: audit {r.writes_per_run():.1f} "
         f"(total {sum(r.audit_writes.values())}), client-side {r.client_writes() / r.n:.1f}",
-        f"  reconcile errors: metric {r.reconcile_errors:g}, ERROR log lines {r.error_lines}",
+        f"  reconcile errors: metric {r.reconcile_errors:g}, ERROR log lines {r.error_lines} "
+        f"(ticks failed {r.tick_failures})",
         "  top requests: " + ", ".join(f"{k} {v}" for k, v in r.requests.most_common(8)),
         "  audit writes: " + ", ".join(f"{k} {v}" for k, v in r.audit_writes.most_common(10)),
     ]

@@ -41,3 +41,4 @@ def test_a_dozen_concurrent_runs_stay_in_the_write_budget_and_leave_nothing_behi
     print(f"{RUNS} runs: {per_run:.1f} writes per run: {dict(r.audit_writes.most_common())}")
     assert per_run <= WRITES_PER_RUN, dict(r.audit_writes)
     assert r.reconcile_errors == 0, logs
+    assert r.tick_failures == 0, logs

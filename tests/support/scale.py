@@ -110,6 +110,7 @@ class ScaleResult:
     audit_writes: Counter[str] = field(default_factory=Counter)
     reconcile_errors: float = 0.0
     error_lines: int = 0
+    tick_failures: int = 0  # kopf's "Timer 'tick' failed" (retried only a minute later)
     log: Path | None = None
 
     @property
@@ -355,7 +356,9 @@ def measure(
         cluster.kubectl("delete", "perfrun", "--all", "-n", ns, "--wait=false", check=False)
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
     result.requests = _counts(op.requests)
-    result.error_lines = sum(" ERROR " in line or "[ERROR" in line for line in op.log.open())
+    lines = op.log.read_text(errors="replace").splitlines()
+    result.error_lines = sum("[ERROR" in line for line in lines)
+    result.tick_failures = sum("Timer 'tick' failed" in line for line in lines)
     namespaces = {ns} | bench.run_namespaces
     result.audit_writes = _audit_writes(cluster.audit_log, audit_offset, namespaces)
     return result

@@ -9,6 +9,7 @@ import asyncio
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,6 +46,10 @@ JANITOR_SWEEPS = Counter(
     ["result"],
 )
 _phases: dict[str, str] = {}
+# ticks run in kopf's thread pool, several at once: the gauge's bookkeeping is shared (without
+# the lock one tick's update broke another's iteration and kopf retried that tick a minute
+# later -- seen at 25 concurrent runs, bench/operator_scale.py)
+_phases_lock = threading.Lock()
 
 
 @functools.cache
@@ -89,23 +94,33 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 def _record(name: str, phase: str | None) -> None:
-    if phase:
-        _phases[name] = phase
-    RUNS_BY_PHASE.clear()
-    for value in _phases.values():
-        RUNS_BY_PHASE.labels(phase=value).inc()
+    with _phases_lock:
+        if phase:
+            _phases[name] = phase
+        RUNS_BY_PHASE.clear()
+        for value in _phases.values():
+            RUNS_BY_PHASE.labels(phase=value).inc()
+
+
+def _forget(name: str) -> None:
+    with _phases_lock:
+        _phases.pop(name, None)
 
 
 def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> None:
-    kube, settings = _kube()
     started = time.monotonic()
     try:
-        outcome = reconcile(dict(body), kube, settings)
-    except Exception:
+        _reconcile_once(body, patch)
+    except Exception:  # whatever raised, kopf retries the tick: an error either way
         RECONCILE_ERRORS.inc()
         raise
     finally:
         RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+
+def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> None:
+    kube, settings = _kube()
+    outcome = reconcile(dict(body), kube, settings)
     if outcome.retried:  # a passing API error: the status is written, the next tick retries
         RECONCILE_ERRORS.inc()
     if outcome.patch:
@@ -129,7 +144,7 @@ def teardown(body: kopf.Body, **_: Any) -> None:
     ctx = context_for(dict(body), settings)
     namespace = kube.get("v1", "Namespace", ctx.namespace)
     if namespace is None:
-        _phases.pop(f"{body.metadata.namespace}/{body.metadata.name}", None)
+        _forget(f"{body.metadata.namespace}/{body.metadata.name}")
         return
     if (namespace.get("status") or {}).get("phase") != "Terminating":
         kube.delete("v1", "Namespace", ctx.namespace)
@@ -138,7 +153,7 @@ def teardown(body: kopf.Body, **_: Any) -> None:
     while time.monotonic() < deadline:
         time.sleep(TEARDOWN_POLL_S)
         if kube.get("v1", "Namespace", ctx.namespace) is None:
-            _phases.pop(f"{body.metadata.namespace}/{body.metadata.name}", None)
+            _forget(f"{body.metadata.namespace}/{body.metadata.name}")
             return
     raise kopf.TemporaryError(
         f"namespace {ctx.namespace} still there after {TEARDOWN_WAIT_S:g}s; waiting on", delay=2
