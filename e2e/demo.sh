@@ -1,16 +1,37 @@
 #!/usr/bin/env bash
-# The README's main job: bring up the local cluster (building it on first use), install the
-# CRDs, start the operator, apply a sample PerfRun, follow its conditions until Finished, print
-# the verdict, and tear it down. On kwok nodes containers do not really run, so the run's own
-# Prometheus is unreachable and the honest verdict is Inconclusive, with that reason.
+# The README's main job, on a real node: bring up the local cluster with its real node (building
+# it and the images on first use), install the CRDs, start the operator with the local image
+# map and run-pod placement on that node, apply a sample PerfRun, follow it until Finished,
+# print the verdict and the numbers it was computed from (the run's own Prometheus and the load
+# summary), and delete the run.
+#
+#   e2e/demo.sh [example.yaml]     default examples/perfrun-minimal.yaml
+#
+# Workload images in the example (nginx:1.27) are replaced by the locally built image of the
+# same program (images.tsv), since nothing is pulled from a registry here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXAMPLE="${1:-examples/perfrun-minimal.yaml}"
 NS="${PERFRUN_DEMO_NAMESPACE:-perfrun-demo}"
-bash e2e/cluster.sh up
+start=$SECONDS
+
+bash e2e/cluster.sh up --with-node
 KUBECONFIG="$(bash e2e/cluster.sh kubeconfig)"
 PATH="$(bash e2e/cluster.sh bin-dir):$PATH"
 export KUBECONFIG PATH
+tsv="${PERFRUN_IMAGES_TSV:-${PERFRUN_CACHE_DIR:-$HOME/.cache/perfrun}/images/images.tsv}"
+
+# The operator's settings: the image map of the local images, and run pods on the real node.
+[[ -f e2e/images.sh ]] || {
+	echo "e2e/images.sh is missing: the demo needs the local images (issue 12)" >&2
+	exit 1
+}
+operator_env="$(bash e2e/images.sh operator-env)"
+eval "$operator_env"
+PERFRUN_NODE_SELECTOR="$(bash e2e/cluster.sh node-env | sed -n 's/^NODE_SELECTOR=//p')"
+PERFRUN_TOLERATIONS="$(bash e2e/cluster.sh node-env | sed -n 's/^NODE_TOLERATIONS=//p')"
+export PERFRUN_NODE_SELECTOR PERFRUN_TOLERATIONS
+
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd/perfruns.perfrun.dev --timeout=60s >/dev/null
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
@@ -18,22 +39,67 @@ log="$(mktemp -t perfrun-operator.XXXXXX.log)"
 .venv/bin/perfrun operator --standalone -n "$NS" >"$log" 2>&1 &
 operator=$!
 trap 'kill $operator 2>/dev/null || true; wait $operator 2>/dev/null || true' EXIT
-name="$(.venv/bin/python -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["metadata"]["name"])' "$EXAMPLE")"
-kubectl -n "$NS" delete perfrun "$name" --ignore-not-found --timeout=120s >/dev/null
+
+spec="$(mktemp -t perfrun-demo.XXXXXX.yaml)"
+name="$(
+	.venv/bin/python - "$EXAMPLE" "$tsv" "$spec" <<'EOF'
+import sys, yaml
+example, tsv, out = sys.argv[1:]
+local = {}
+for line in open(tsv):
+    parts = line.rstrip("\n").split("\t")
+    if len(parts) == 3:
+        local[parts[0]] = parts[1]
+doc = yaml.safe_load(open(example))
+for w in doc["spec"]["environment"].get("workloads", []):
+    program = w.get("image", "").rsplit("/", 1)[-1].split(":", 1)[0]
+    if program in local:
+        w["image"] = local[program]
+yaml.safe_dump(doc, open(out, "w"), sort_keys=False)
+print(doc["metadata"]["name"])
+EOF
+)"
+kubectl -n "$NS" delete perfrun "$name" --ignore-not-found --timeout=180s >/dev/null
 echo "== applying $EXAMPLE as perfrun/$name in namespace $NS (operator log: $log)"
-kubectl -n "$NS" apply -f "$EXAMPLE"
+kubectl -n "$NS" apply -f "$spec"
 last=""
-for _ in $(seq 1 300); do
-  phase="$(kubectl -n "$NS" get perfrun "$name" -o jsonpath='{.status.phase}')"
-  [ "$phase" != "$last" ] && echo "   phase: ${phase:-Pending}" && last="$phase"
-  kubectl -n "$NS" wait --for=condition=Finished "perfrun/$name" --timeout=1s >/dev/null 2>&1 && break
+for _ in $(seq 1 600); do
+	phase="$(kubectl -n "$NS" get perfrun "$name" -o jsonpath='{.status.phase}')"
+	[[ "$phase" != "$last" ]] && echo "   phase: ${phase:-Pending}" && last="$phase"
+	kubectl -n "$NS" wait --for=condition=Finished "perfrun/$name" --timeout=1s >/dev/null 2>&1 && break
 done
 kubectl -n "$NS" wait --for=condition=Finished "perfrun/$name" --timeout=10s >/dev/null
 echo "== finished"
+get() { kubectl -n "$NS" get perfrun "$name" -o "jsonpath=$1"; }
 kubectl -n "$NS" get perfrun "$name" -o wide
-kubectl -n "$NS" get perfrun "$name" \
-  -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}){"\n"}{end}' | sed 's/^/   /'
-echo "== verdict: $(kubectl -n "$NS" get perfrun "$name" -o jsonpath='{.status.verdict}')"
-echo "   $(kubectl -n "$NS" get perfrun "$name" -o jsonpath='{.status.message}' | cut -c1-300)"
+get '{range .status.conditions[*]}{.type}={.status} ({.reason}){"\n"}{end}' | sed 's/^/   /'
+run_ns="$(get '{.status.namespace}')"
+echo "== pods of the run, on the real node:"
+kubectl -n "$run_ns" get pods -o wide 2>/dev/null | sed 's/^/   /' || true
+served="$(kubectl -n "$run_ns" logs -l perfrun.dev/component=api --tail=-1 2>/dev/null | grep -v kube-probe | grep -c '"GET ' || true)"
+echo "== nginx's own access log: $served requests served (kubelet probes not counted)"
+kubectl -n "$NS" get perfrun "$name" -o json | .venv/bin/python -c '
+import json, sys
+r = json.load(sys.stdin).get("status", {}).get("results") or {}
+def show(label, key, unit="", fmt="{:.2f}"):
+    v = r.get(key)
+    src = (r.get("sources") or {}).get(key, "")
+    text = "-" if v is None else fmt.format(v) + unit
+    print(f"   {label:<13} {text}" + (f"   (from {src})" if src else ""))
+print("== results")
+show("p50", "p50Ms", " ms")
+show("p95", "p95Ms", " ms")
+show("p99", "p99Ms", " ms")
+show("throughput", "throughputRps", " req/s")
+show("error rate", "errorRate", "", "{:.4f}")
+show("queue depth", "maxQueueDepth", "", "{:.0f}")
+show("requests", "requests", "", "{}")
+for g in r.get("gates") or []:
+    print("   gate {}: {} (value {}, {}, from {})".format(
+        g.get("name"), g.get("outcome"), g.get("value"), g.get("threshold"), g.get("source")))
+'
+echo "== verdict: $(get '{.status.verdict}')"
+echo "   $(get '{.status.message}' | cut -c1-300)"
 echo "== deleting perfrun/$name (waits until its namespace is gone)"
 kubectl -n "$NS" delete perfrun "$name" --timeout=180s
+echo "== demo took $((SECONDS - start))s"

@@ -4,6 +4,7 @@ registered here so every test directory can use them (cluster first: operator bu
 pytest_plugins = [
     "tests.support.cluster",
     "tests.support.operator",
+    "tests.support.node",
     "tests.support.prometheus",
     "tests.support.postgres",
     "tests.support.redis",
