@@ -102,6 +102,12 @@ node_net_up() {
 	fi
 	nsx ip addr replace "$NODE_POD_GW/24" dev "$NODE_BRIDGE"
 	nsx ip link set "$NODE_BRIDGE" up
+	# A ClusterIP without endpoints must be refused (kube-proxy's REJECT in FORWARD), not lost:
+	# the Service range is routed onto the bridge, where nothing answers for it (a packet with no
+	# route at all never reaches FORWARD and gets a rate-limited ICMP instead; this kernel has
+	# no dummy devices), and the netns' ICMP errors are not rate-limited.
+	nsx ip route replace 10.96.0.0/16 dev "$NODE_BRIDGE"
+	nsx sysctl -qw net.ipv4.icmp_ratelimit=0
 	node_netpol_rules
 }
 

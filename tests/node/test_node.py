@@ -176,16 +176,31 @@ def test_load_against_a_refusing_target_fails_with_the_summary_reason(
 ) -> None:
     node, ns = real_node, kube_namespace
     doc = _local_spec(node, "refused-node")
-    # the node's own IP, a port nothing listens on: its kernel answers RST (refused); a target
-    # outside the run must be allowed by egressAllow
-    node_ip = node.facts["NODE_IP"]
-    doc["spec"]["load"]["target"] = f"http://{node_ip}:9"
-    doc["spec"]["environment"]["egressAllow"] = [{"cidr": f"{node_ip}/32", "ports": [9]}]
+    # A workload that answers the kubelet's first readiness probe, then closes its listening
+    # socket: the run starts, and every load connection to it is refused by the pod's kernel.
+    one_shot = (
+        "import http.server as h, time; "
+        "s = h.HTTPServer(('', 8000), h.SimpleHTTPRequestHandler); "
+        "s.handle_request(); s.server_close(); time.sleep(3600)"
+    )
+    doc["spec"]["environment"]["workloads"][0].update(
+        image=node.images["perfrun"], command=["python3", "-c", one_shot], port=8000
+    )
+    doc["spec"]["load"]["target"] = "http://api:8000"
     node.cluster.apply(json.dumps(doc), "-n", ns)
     run = wait_finished(node.cluster, ns, "refused-node", timeout=300)
-    assert run["status"].get("verdict") != "Passed"
-    text = _conditions_text(run).lower() + json.dumps(run["status"].get("results", {})).lower()
-    assert "refused" in text or "connect" in text, run["status"]
+    status = run["status"]
+    assert status.get("verdict") == "Failed", status
+    assert "errors: Failed" in _conditions_text(run), status
+    assert status["results"]["errorRate"] == 1, status["results"]
+    # the load summary the verdict came from: every request failed to connect (refused at
+    # once: the run took no longer than its ramp, no request waited for a timeout)
+    data = node.cluster.get_json("configmap", "load-summary", "-n", status["namespace"])["data"]
+    summaries = [json.loads(v) for v in data.values()]
+    total = sum(sm["requests"] for sm in summaries)
+    connect = sum(sm["errors"].get("connect", 0) for sm in summaries)
+    assert total > 0 and connect == total, summaries
+    assert status["results"]["p99Ms"] < 1000, status["results"]
 
 
 def test_network_policy_really_holds(
