@@ -30,7 +30,12 @@ operator_env="$(bash e2e/images.sh operator-env)"
 eval "$operator_env"
 PERFRUN_NODE_SELECTOR="$(bash e2e/cluster.sh node-env | sed -n 's/^NODE_SELECTOR=//p')"
 PERFRUN_TOLERATIONS="$(bash e2e/cluster.sh node-env | sed -n 's/^NODE_TOLERATIONS=//p')"
-export PERFRUN_NODE_SELECTOR PERFRUN_TOLERATIONS
+# the API server's real endpoints (what the run's load pods and Prometheus may reach)
+PERFRUN_API_SERVER_CIDRS="$(kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes \
+	-o jsonpath='{range .items[*].endpoints[*].addresses[*]}{@}/32,{end}')"
+PERFRUN_API_SERVER_PORTS="$(kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes \
+	-o jsonpath='{range .items[*].ports[*]}{.port},{end}')"
+export PERFRUN_NODE_SELECTOR PERFRUN_TOLERATIONS PERFRUN_API_SERVER_CIDRS PERFRUN_API_SERVER_PORTS
 
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd/perfruns.perfrun.dev --timeout=60s >/dev/null

@@ -90,7 +90,19 @@ class RealNode:
         return self.cluster.get_json("pod", name, "-n", ns)
 
 
-def _operator_env(node_facts: dict[str, str]) -> dict[str, str]:
+def _api_server_endpoints(cluster: KubeCluster) -> tuple[str, str]:
+    """The `kubernetes` Service's real endpoint addresses and ports (what pods reach after
+    kube-proxy's DNAT), as PERFRUN_API_SERVER_CIDRS / _PORTS values."""
+    slices = cluster.get_json(
+        "endpointslice", "-n", "default", "-l", "kubernetes.io/service-name=kubernetes"
+    )["items"]
+    cidrs = sorted({f"{a}/32" for s in slices for e in s["endpoints"] for a in e["addresses"]})
+    ports = sorted({str(p["port"]) for s in slices for p in s["ports"]})
+    assert cidrs and ports, f"no endpoints for the kubernetes Service: {slices}"
+    return ",".join(cidrs), ",".join(ports)
+
+
+def _operator_env(cluster: KubeCluster, node_facts: dict[str, str]) -> dict[str, str]:
     out = subprocess.run(
         ["bash", str(IMAGES_SH), "operator-env"], capture_output=True, text=True, check=True
     ).stdout
@@ -105,6 +117,9 @@ def _operator_env(node_facts: dict[str, str]) -> dict[str, str]:
                 env[key] = value
     env["PERFRUN_NODE_SELECTOR"] = node_facts["NODE_SELECTOR"]
     env["PERFRUN_TOLERATIONS"] = node_facts["NODE_TOLERATIONS"]
+    env["PERFRUN_API_SERVER_CIDRS"], env["PERFRUN_API_SERVER_PORTS"] = _api_server_endpoints(
+        cluster
+    )
     return env
 
 
@@ -122,7 +137,7 @@ def real_node(kube_cluster: KubeCluster) -> RealNode:
         parts = line.split("\t")
         if len(parts) == 3:
             images[parts[0]] = parts[1]
-    node = RealNode(kube_cluster, facts, images, _operator_env(facts))
+    node = RealNode(kube_cluster, facts, images, _operator_env(kube_cluster, facts))
 
     def ready() -> bool:
         obj = kube_cluster.get_json("node", node.name)
