@@ -123,7 +123,7 @@ def test_minimal_example_passes_from_real_numbers(
     node.cluster.apply(json.dumps(_local_spec(node, "hello-node")), "-n", ns)
     run = wait_finished(node.cluster, ns, "hello-node", timeout=300)
     status = run["status"]
-    assert status["verdict"] == "Passed", (status, node_operator.logs())
+    assert status.get("verdict") == "Passed", (status, node_operator.logs())
     results = status["results"]
     assert results["requests"] > 0
     run_ns = status["namespace"]
