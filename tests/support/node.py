@@ -123,6 +123,23 @@ def _operator_env(cluster: KubeCluster, node_facts: dict[str, str]) -> dict[str,
     return env
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the images before any test runs when a collected test needs the real node: a
+    cold ``e2e/images.sh build`` takes minutes, which would otherwise be charged to the first
+    node test's timeout. Instant when nothing changed."""
+    if session.config.option.collectonly:
+        return
+    if any("real_node" in getattr(item, "fixturenames", ()) for item in session.items):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("node tests selected: e2e/images.sh build (cached by inputs)")
+        proc = subprocess.run(
+            ["bash", str(IMAGES_SH), "build"], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"e2e/images.sh build failed:\n{proc.stdout}\n{proc.stderr}")
+
+
 @pytest.fixture(scope="session")
 def real_node(kube_cluster: KubeCluster) -> RealNode:
     """``e2e/cluster.sh up --with-node`` once per session (a no-op when it runs)."""
