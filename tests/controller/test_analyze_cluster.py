@@ -156,7 +156,9 @@ class Run:
         return analyze_run(self.perfrun, self.ctx, self.kube, self.status, datetime.now(UTC))
 
 
-def _perfrun_doc(name: str, job: str, baseline: dict[str, Any] | None) -> dict[str, Any]:
+def _perfrun_doc(
+    name: str, job: str, baseline: dict[str, Any] | None, *, gates: bool = True
+) -> dict[str, Any]:
     analysis: dict[str, Any] = {
         "prometheus": {
             "embedded": True,
@@ -179,6 +181,8 @@ def _perfrun_doc(name: str, job: str, baseline: dict[str, Any] | None) -> dict[s
     }
     if baseline is not None:
         analysis["baseline"] = baseline
+    if not gates:
+        analysis["gates"] = []
     return {
         "apiVersion": "perfrun.dev/v1alpha1",
         "kind": "PerfRun",
@@ -312,7 +316,7 @@ def make_run(
     host_prometheus: PrometheusServer,
     load_data: LoadData,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Callable[[dict[str, Any] | None], Run]]:
+) -> Iterator[Callable[..., Run]]:
     """A factory: a PerfRun (with this baseline spec) in the test namespace, its run
     namespace with the Prometheus Service and the load pods' summaries, its load window."""
     # The operator runs outside the cluster here, as on a laptop with a kubeconfig.
@@ -320,11 +324,10 @@ def make_run(
     kube = Kube(load_api_client(str(kube_cluster.kubeconfig)))
     run_namespaces: list[str] = []
 
-    def make(baseline: dict[str, Any] | None) -> Run:
+    def make(baseline: dict[str, Any] | None, gates: bool = True) -> Run:
         name = f"checkout-{uuid.uuid4().hex[:6]}"
-        kube_cluster.apply(
-            yaml.safe_dump(_perfrun_doc(name, load_data.job, baseline)), "-n", kube_namespace
-        )
+        doc = _perfrun_doc(name, load_data.job, baseline, gates=gates)
+        kube_cluster.apply(yaml.safe_dump(doc), "-n", kube_namespace)
         body = kube_cluster.get_json("perfrun", name, "-n", kube_namespace)
         perfrun = PerfRun.model_validate(
             {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")}
@@ -605,3 +608,17 @@ def test_a_baseline_the_operator_may_not_read_is_inconclusive_not_a_crash(
         f"PerfBaseline checkout-main (namespace {kube_namespace}) unreadable: 403 Forbidden"
     )
     assert read_spec_baseline(run.kube, run.perfrun)[0] == BaselineValues(p99_ms=100.0)
+
+
+def test_no_gates_and_no_baseline_is_inconclusive_even_with_good_traffic(
+    make_run: Callable[..., Run],
+) -> None:
+    """Issue 14: nothing judged fails closed. The same healthy traffic that passes the gates
+    elsewhere in this file, with no gates and no baseline, is Inconclusive (Ready=False), and
+    the message says what to add."""
+    run = make_run(None, gates=False)
+    status = _status_after(run, run.analyze())
+    assert status.verdict == "Inconclusive", status.message
+    assert status.results is not None and status.results.throughput_rps
+    assert "no gates and no baseline" in (status.message or "")
+    assert "analysis.gates or analysis.baseline" in (status.message or "")

@@ -383,3 +383,24 @@ def test_a_prometheus_url_off_the_admins_list_is_never_fetched(
     assert "spec.analysis.prometheus.url" in cond["message"]
     assert "policy.prometheusUrls (allowed: none)" in cond["message"]
     assert not run_namespaces(kube_cluster, name)
+
+
+def test_a_normal_teardown_is_not_logged_as_an_error(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_operator: OperatorProcess
+) -> None:
+    """Deleting a running run waits for its namespace in the delete handler (INFO), not
+    through kopf's retry (ERROR "failed temporarily")."""
+    name = "quiet-teardown"
+    doc = minimal(name)
+    doc["spec"]["environment"]["workloads"][0].setdefault("podMetadata", {})["labels"] = {
+        "pod-running-unready.stage.kwok.x-k8s.io": "true"
+    }
+    kube_cluster.apply(yaml.safe_dump(doc), "-n", kube_namespace)
+    poll_until(lambda: run_namespaces(kube_cluster, name), timeout=60, what="the namespace")
+    kube_cluster.kubectl(
+        "delete", "perfrun", name, "-n", kube_namespace, "--timeout=90s", timeout=100
+    )
+    assert not run_namespaces(kube_cluster, name)
+    log = perfrun_operator.log.read_text(errors="replace")
+    assert "waiting for namespace" in log
+    assert not [line for line in log.splitlines() if "ERROR" in line], log[-3000:]
