@@ -67,7 +67,8 @@ def report(r: ScaleResult) -> str:
     ratio = [f / load for f in r.finished_s]
     verbs = by_verb(r.requests)
     lines = [
-        f"N={r.n}  (reconcile interval {r.interval:g} s, configured load {r.load_seconds} s)",
+        f"N={r.n}  (reconcile interval {r.interval:g} s, configured load {r.load_seconds} s"
+        f"{', ' + ' '.join(r.env) if r.env else ''})",
         f"  terminal: {len(r.phases)}/{r.n} seen, phases {dict(Counter(r.phases.values()))}, "
         f"verdicts {dict(Counter(r.verdicts.values()))}  ({terminal} ended normally)",
         f"  apply -> EnvironmentReady: {p(r.env_ready_s)}",
@@ -100,6 +101,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=20.0, help="idle seconds before delete")
     parser.add_argument("--interval", type=float, default=None, help="PERFRUN_RECONCILE_INTERVAL")
     parser.add_argument("--timeout", type=float, default=1200.0)
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="K=V", help="operator environment"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     kube = cluster()
@@ -113,6 +117,7 @@ def main() -> int:
                 kube, n, work=Path(tmp) / f"n{n}", load_seconds=args.load_seconds,
                 idle_seconds=args.idle, interval=args.interval, timeout=args.timeout,
                 progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                env=dict(item.split("=", 1) for item in args.env),
             )  # fmt: skip
             print(report(r), flush=True)
             print(f"  load average now {os.getloadavg()[0]:.1f}", flush=True)

@@ -112,6 +112,7 @@ class ScaleResult:
     error_lines: int = 0
     tick_failures: int = 0  # kopf's "Timer 'tick' failed" (retried only a minute later)
     log: Path | None = None
+    env: list[str] = field(default_factory=list)  # the operator's extra environment
 
     @property
     def all_terminal(self) -> bool:
@@ -184,7 +185,14 @@ def _audit_writes(audit: Path, offset: int, namespaces: set[str]) -> Counter[str
 
 
 class _Operator:
-    def __init__(self, cluster: KubeCluster, ns: str, work: Path, interval: float | None):
+    def __init__(
+        self,
+        cluster: KubeCluster,
+        ns: str,
+        work: Path,
+        interval: float | None,
+        extra_env: dict[str, str],
+    ):
         self.requests = work / "requests.json"
         self.log = work / "operator.log"
         self.metrics_port = free_port()
@@ -197,6 +205,7 @@ class _Operator:
         )
         if interval is not None:
             env["PERFRUN_RECONCILE_INTERVAL"] = f"{interval:g}"
+        env.update(extra_env)
         args = ["operator", "--standalone", "-n", ns, "--metrics-port", str(self.metrics_port)]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -332,6 +341,7 @@ def measure(
     interval: float | None = None,
     timeout: float = 900.0,
     progress: Any = None,
+    env: dict[str, str] | None = None,
 ) -> ScaleResult:
     """Apply N minimal runs to a fresh namespace watched by a fresh operator; measure."""
     say = progress or (lambda _msg: None)
@@ -340,8 +350,9 @@ def measure(
     work.mkdir(parents=True, exist_ok=True)
     result = ScaleResult(n=n, load_seconds=load_seconds, interval=interval or 2.0)
     audit_offset = cluster.audit_log.stat().st_size
-    op = _Operator(cluster, ns, work, interval)
+    op = _Operator(cluster, ns, work, interval, env or {})
     result.log = op.log
+    result.env = [f"{k}={v}" for k, v in (env or {}).items()]
     bench = _Bench(cluster, result, ns, op)
     try:
         bench.wait_watching()

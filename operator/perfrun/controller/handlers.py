@@ -56,7 +56,7 @@ _phases_lock = threading.Lock()
 def _kube() -> tuple[Kube, OperatorSettings]:
     """One API client and one settings object per process."""
     settings = OperatorSettings.from_env()
-    return Kube(load_api_client(settings.kubeconfig)), settings
+    return Kube(load_api_client(settings.kubeconfig, settings.workers)), settings
 
 
 def _writes() -> float:
@@ -90,7 +90,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # which `kubectl delete` waited out (seen in CI: teardown done, finalizer removed a
     # minute later). A tick lasts well under a second; poll at that pace.
     settings.background.cancellation_polling = TIMER_EXIT_POLLING_S
-    _kube()
+    # sync handlers (every tick, every teardown) share this pool: Python's default of CPU
+    # count + 4 queued the ticks of a few dozen runs behind each other
+    settings.execution.max_workers = _kube()[1].workers
 
 
 def _record(name: str, phase: str | None) -> None:

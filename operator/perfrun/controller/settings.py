@@ -66,6 +66,24 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name}: not a whole number: {text!r}") from None
+    if value < 1:
+        raise ValueError(f"{name}: must be at least 1, not {text!r}")
+    return value
+
+
+# kopf runs each run's sync tick in a thread pool: Python's default (CPU count + 4, six on
+# two cores) held every tick of 25 runs in a queue (bench/operator_scale.py).
+DEFAULT_WORKERS = 32
+
+
 @dataclass(frozen=True)
 class OperatorSettings:
     image: str  # runs `perfrun seed|restore|load` inside Jobs
@@ -97,6 +115,9 @@ class OperatorSettings:
     # `kubernetes` Service's endpoints (PERFRUN_API_SERVER_CIDRS, PERFRUN_API_SERVER_PORTS).
     api_server_cidrs: tuple[str, ...] = ()
     api_server_ports: tuple[int, ...] = DEFAULT_API_SERVER_PORTS
+    # Threads for the handlers (reconciles, teardowns) at once, and the API client's
+    # connections to match (PERFRUN_WORKERS)
+    workers: int = DEFAULT_WORKERS
 
     def placement(self) -> Placement:
         """Placement for one run, with the pull secrets as mounted now (a rotated Secret is
@@ -147,4 +168,5 @@ class OperatorSettings:
             api_server_cidrs=parse_api_server_cidrs(env.get("PERFRUN_API_SERVER_CIDRS", "")),
             api_server_ports=parse_api_server_ports(env.get("PERFRUN_API_SERVER_PORTS", "")),
             policy=AdminPolicy.from_env(env),
+            workers=_positive_int(env, "PERFRUN_WORKERS", DEFAULT_WORKERS),
         )

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from kubernetes import client, config
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, rest
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import Resource
 
@@ -22,9 +22,11 @@ FIELD_MANAGER = "perfrun-operator"
 USER_AGENT = f"perfrun/{__version__}"
 
 
-def load_api_client(kubeconfig: str | None = None) -> ApiClient:
+def load_api_client(kubeconfig: str | None = None, connections: int | None = None) -> ApiClient:
     """An ApiClient from the in-cluster service account, else from a kubeconfig file. It
-    says who it is, so the API server's audit log can tell perfrun's requests apart."""
+    says who it is, so the API server's audit log can tell perfrun's requests apart.
+    ``connections``: how many it keeps open (one per thread using it at once; urllib3 would
+    otherwise open and drop a TLS connection per request above its pool's size)."""
     api: ApiClient | None = None
     if kubeconfig is None:
         try:
@@ -35,6 +37,9 @@ def load_api_client(kubeconfig: str | None = None) -> ApiClient:
     if api is None:
         api = config.new_client_from_config(config_file=kubeconfig)
     api.user_agent = USER_AGENT
+    if connections is not None:
+        api.configuration.connection_pool_maxsize = connections
+        api.rest_client = rest.RESTClientObject(api.configuration)
     return api
 
 

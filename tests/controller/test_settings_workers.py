@@ -1,0 +1,45 @@
+"""PERFRUN_WORKERS: how many handlers (ticks, teardowns) run at once, and the API client's
+connections to match (issue 18)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from perfrun.controller.settings import DEFAULT_WORKERS, OperatorSettings
+from perfrun.kube.client import load_api_client
+
+
+def test_default_and_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERFRUN_WORKERS", raising=False)
+    assert OperatorSettings.from_env().workers == DEFAULT_WORKERS
+    monkeypatch.setenv("PERFRUN_WORKERS", "64")
+    assert OperatorSettings.from_env().workers == 64
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many", "2.5"])
+def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("PERFRUN_WORKERS", bad)
+    with pytest.raises(ValueError, match="PERFRUN_WORKERS"):
+        OperatorSettings.from_env()
+
+
+def test_the_api_client_keeps_that_many_connections(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    api = load_api_client(str(kubeconfig), connections=40)
+    assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == 40
+    assert api.user_agent.startswith("perfrun/")
