@@ -8,7 +8,7 @@ IMAGES_MIRROR="${PERFRUN_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 IMAGES_SECURITY_MIRROR="${PERFRUN_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 IMAGES_REGISTRY="${PERFRUN_IMAGE_REGISTRY:-perfrun.local}"
 # Bump to rebuild every image (a change in how images are built, not in what they hold).
-IMAGES_RECIPE=1
+IMAGES_RECIPE=2
 
 IMAGES_CACHE="${PERFRUN_CACHE_DIR:-$HOME/.cache/perfrun}/images"
 IMAGES_STORE="$IMAGES_CACHE/storage"
@@ -110,31 +110,43 @@ make_base() {
 		"deb $IMAGES_SECURITY_MIRROR $IMAGES_SUITE-security main"
 }
 
-# debian:<suite>-slim in the build storage, made once per base recipe.
+# debian:<suite>-slim in the build storage, made once per base recipe. Worktrees and CI runs
+# of other recipes share the cache: each keeps its base (by marker tag) and names it
+# debian:<suite>-slim just before it builds (the builds hold the lock).
 ensure_base() {
 	local key tar marker ctr
 	key="$(base_key)"
 	marker="$IMAGES_REGISTRY/base:$IMAGES_SUITE-$key"
-	if bh inspect --type image "$marker" >/dev/null 2>&1; then
-		return 0
+	if ! bh inspect --type image "$marker" >/dev/null 2>&1; then
+		tar="$IMAGES_CACHE/base/debian-$IMAGES_SUITE-slim-$key.tar"
+		if [ ! -s "$tar" ]; then
+			ilog "making debian:$IMAGES_SUITE-slim with mmdebstrap (key $key)"
+			mkdir -p "$(dirname "$tar")"
+			make_base "$tar.tmp" >&2
+			mv "$tar.tmp" "$tar"
+			keep_newest 2 "$IMAGES_CACHE"/base/debian-"$IMAGES_SUITE"-slim-*.tar
+		fi
+		ilog "importing $tar as debian:$IMAGES_SUITE-slim"
+		ctr="$(bh from scratch)"
+		bh add "$ctr" "$tar" / >/dev/null
+		bh config --cmd /bin/bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
+		bh commit --rm -q "$ctr" "$marker" >/dev/null
 	fi
-	tar="$IMAGES_CACHE/base/debian-$IMAGES_SUITE-slim-$key.tar"
-	if [ ! -s "$tar" ]; then
-		ilog "making debian:$IMAGES_SUITE-slim with mmdebstrap (key $key)"
-		mkdir -p "$(dirname "$tar")"
-		rm -f "$IMAGES_CACHE"/base/debian-"$IMAGES_SUITE"-slim-*.tar
-		make_base "$tar.tmp" >&2
-		mv "$tar.tmp" "$tar"
-	fi
-	ilog "importing $tar as debian:$IMAGES_SUITE-slim"
-	ctr="$(bh from scratch)"
-	bh add "$ctr" "$tar" / >/dev/null
-	bh config --cmd /bin/bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
-	bh commit --rm -q "$ctr" "localhost/debian:$IMAGES_SUITE-slim" >/dev/null
-	bh tag "localhost/debian:$IMAGES_SUITE-slim" "docker.io/library/debian:$IMAGES_SUITE-slim" "$marker"
+	bh tag "$marker" "localhost/debian:$IMAGES_SUITE-slim" "docker.io/library/debian:$IMAGES_SUITE-slim"
 }
 
-# The tag an image really carries, read from the built image's own files.
+# Delete all but the N most recent of FILES (and their .ref files).
+keep_newest() {
+	local n="$1" old
+	shift
+	[ -e "${1:-}" ] || return 0
+	# shellcheck disable=SC2012 # our own file names: no newlines
+	for old in $(ls -t "$@" | tail -n +"$((n + 1))"); do
+		rm -f "$old" "${old%.oci.tar}.ref"
+	done
+}
+
+# The tag an image really carries (then its other true names), read from the built image.
 read_version() {
 	local name="$1" image="$2" source ctr mnt raw version
 	source="$(image_version_source "$name")"
@@ -159,12 +171,15 @@ read_version() {
 		raw="${raw#*:}"             # epoch
 		raw="${raw%%-*}"            # Debian revision
 		raw="${raw%%[+~]*}"         # +ds, +dfsg, ~rc
+		# The tag, then the other names that are just as true (17 -> also 17.12; 8.0 -> also
+		# 8.0.2 and 8), so a spec may ask for any of them.
 		case "$cut" in
-		major) version="${raw%%.*}" ;;
-		minor) version="$(cut -d. -f1-2 <<<"$raw")" ;;
+		major) version="${raw%%.*} $raw" ;;
+		minor) version="$(cut -d. -f1-2 <<<"$raw") $raw ${raw%%.*}" ;;
 		vfull) version="v$raw" ;;
 		*) version="$raw" ;;
 		esac
+		version="$(tr ' ' '\n' <<<"$version" | awk 'NF && !seen[$0]++' | paste -sd' ')"
 		;;
 	esac
 	bh umount "$ctr" >/dev/null
@@ -173,21 +188,27 @@ read_version() {
 	echo "$version"
 }
 
-# Export IMAGE as an OCI archive whose index names REF both ways ctr import reads a name:
-# io.containerd.image.name (used as is) and org.opencontainers.image.ref.name.
+# Export IMAGE as an OCI archive whose index names REF (and each ALIAS, the same manifest) both
+# ways ctr import reads a name: io.containerd.image.name (used as is) and
+# org.opencontainers.image.ref.name.
 export_archive() {
 	local image="$1" ref="$2" out="$3" dir
+	shift 3
 	dir="$(mktemp -d "$IMAGES_CACHE/.export.XXXXXX")"
 	bh push -q "$image" "oci:$dir/layout:$ref" >/dev/null
-	python3 - "$dir/layout/index.json" "$ref" <<'PY'
-import json, sys
-path, ref = sys.argv[1], sys.argv[2]
+	python3 - "$dir/layout/index.json" "$ref" "$@" <<'PY'
+import copy, json, sys
+path, refs = sys.argv[1], sys.argv[2:]
 with open(path) as f:
     index = json.load(f)
-for manifest in index["manifests"]:
-    manifest.setdefault("annotations", {})
-    manifest["annotations"]["io.containerd.image.name"] = ref
-    manifest["annotations"]["org.opencontainers.image.ref.name"] = ref
+(manifest,) = index["manifests"]
+index["manifests"] = []
+for ref in refs:
+    named = copy.deepcopy(manifest)
+    named.setdefault("annotations", {})
+    named["annotations"]["io.containerd.image.name"] = ref
+    named["annotations"]["org.opencontainers.image.ref.name"] = ref
+    index["manifests"].append(named)
 with open(path, "w") as f:
     json.dump(index, f, separators=(",", ":"))
 PY
@@ -224,14 +245,18 @@ build_one() {
 	mapfile -t extra < <(build_network_args)
 	(cd "$REPO_DIR" && bh bud --isolation chroot --pull-never --layers=false -q "${extra[@]}" \
 		-f "images/$name/Containerfile" -t "$tmp" "$context") >&2
-	version="$(read_version "$name" "$tmp")"
+	local tags aliases=() v
+	read -r -a tags <<<"$(read_version "$name" "$tmp")"
+	version="${tags[0]}"
+	for v in "${tags[@]:1}"; do aliases+=("$IMAGES_REGISTRY/$name:$v"); done
 	ref="$IMAGES_REGISTRY/$name:$version"
-	rm -f "$IMAGES_CACHE/$name"-*.oci.tar "$IMAGES_CACHE/$name"-*.ref
-	export_archive "$tmp" "$ref" "$archive"
+	export_archive "$tmp" "$ref" "$archive" "${aliases[@]}"
 	bh rmi -f "$tmp" >/dev/null
 	bh rmi --prune >/dev/null 2>&1 || true # no cache layers (--layers=false): nothing to keep
 	echo "$ref" >"$refile"
-	ilog "$name: built $ref in $((SECONDS - started)) s, $(du -h "$archive" | cut -f1) archive"
+	# a few versions stay, so worktrees with other inputs do not rebuild each other's
+	keep_newest 3 "$IMAGES_CACHE/$name"-????????????.oci.tar
+	ilog "$name: built $ref${aliases[*]:+ (also ${aliases[*]##*:})} in $((SECONDS - started)) s, $(du -h "$archive" | cut -f1) archive"
 }
 
 # images.tsv: name, reference, archive, for every image whose current archive exists.

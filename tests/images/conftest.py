@@ -31,9 +31,8 @@ def built_images() -> dict[str, Image]:
         ["bash", str(REPO / "e2e/images.sh"), "tsv"], check=True, capture_output=True, text=True
     ).stdout.strip()
     images = read_tsv(Path(tsv))
-    current = {i.archive.name.removesuffix(".oci.tar") for i in images.values()}
-    for old in (CACHE / "bundles").glob("*"):  # bundles of archives no longer built
-        if old.name not in current:
+    for old in (CACHE / "bundles").glob("*"):  # bundles of archives that are gone
+        if not old.name.startswith(".") and not (CACHE / f"{old.name}.oci.tar").exists():
             subprocess.run(["rm", "-rf", str(old)], check=True)
     return images
 

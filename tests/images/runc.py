@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -39,21 +40,25 @@ def unpack(image: Image, cache: Path) -> Path:
     bundle = cache / image.archive.name.removesuffix(".oci.tar")
     if (bundle / "config.json").is_file():
         return bundle
-    layout = cache / f"{bundle.name}.layout"
-    shutil.rmtree(layout, ignore_errors=True)
-    shutil.rmtree(bundle, ignore_errors=True)
+    # Unpacked beside the cache under a name of this process's own, then renamed into place:
+    # another session unpacking the same archive at once keeps its own copy.
+    work = cache / f".{bundle.name}.{os.getpid()}"
+    layout, tmp = work / "layout", work / "bundle"
+    shutil.rmtree(work, ignore_errors=True)
     with tarfile.open(image.archive) as tar:
         tar.extractall(layout, filter="tar")
-    tmp = cache / f"{bundle.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run(
         ["umoci", "unpack", "--image", f"{layout}:{image.reference}", str(tmp)],
         check=True,
         capture_output=True,
     )
     (tmp / "image-config.json").write_text(json.dumps(_image_config(layout)))
-    shutil.rmtree(layout)
-    tmp.rename(bundle)
+    try:
+        tmp.rename(bundle)
+    except OSError:  # another session was first
+        if not (bundle / "config.json").is_file():
+            raise
+    shutil.rmtree(work, ignore_errors=True)
     return bundle
 
 

@@ -9,6 +9,7 @@ import json
 import re
 import shlex
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,41 @@ def test_pause_holds_and_stops_on_sigterm(
         )
         subprocess.run(["runc", "--root", "/run/perfrun-test-runc", "kill", p.id, "TERM"])
         poll_until(lambda: p.state() == "stopped", timeout=10, what="pause exits on SIGTERM")
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "pattern"),
+    [
+        ("postgres", "postgres --version", r"PostgreSQL\) (\d+\.\d+)"),
+        ("redis", "redis-server --version", r"v=(\d+\.\d+\.\d+)"),
+        ("nginx", "nginx -v", r"nginx/(\d+\.\d+\.\d+)"),
+        ("prometheus", "prometheus --version", r"version (\d+\.\d+\.\d+)"),
+        ("postgres-exporter", "prometheus-postgres-exporter --version", r"version (\d+\.\d+\.\d+)"),
+        ("redis-exporter", "prometheus-redis-exporter --version", r"Exporter v?(\d+\.\d+\.\d+)"),
+    ],
+)
+def test_every_name_of_an_archive_is_the_version_it_holds(
+    built_images: dict[str, Image],
+    bundles: Path,
+    tmp_path: Path,
+    name: str,
+    command: str,
+    pattern: str,
+) -> None:
+    """The tag and its aliases, as `ctr import` will name them, against the program's own
+    --version: each name is a prefix (at a dot) of the version that runs."""
+    image = built_images[name]
+    with tarfile.open(image.archive) as tar:
+        member = tar.extractfile("./index.json")
+        assert member is not None
+        index = json.load(member)
+    names = [m["annotations"]["io.containerd.image.name"] for m in index["manifests"]]
+    assert names[0] == image.reference
+    with netns() as ns:
+        done = run_once(image, bundles, tmp_path, ns, command=shlex.split(command))
+    found = re.search(pattern, done.stdout + done.stderr)
+    assert found, f"{command}: {done.stdout} {done.stderr}"
+    version = found.group(1)
+    for ref in names:
+        tag = ref.rsplit(":", 1)[1].removeprefix("v")
+        assert version == tag or version.startswith(tag + "."), (ref, version)
