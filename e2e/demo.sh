@@ -103,6 +103,16 @@ for g in r.get("gates") or []:
     print("   gate {}: {} (value {}, {}, from {})".format(
         g.get("name"), g.get("outcome"), g.get("value"), g.get("threshold"), g.get("source")))
 '
+# What the run's own Prometheus recorded (through the API server's service proxy).
+prom() {
+	kubectl get --raw "/api/v1/namespaces/$run_ns/services/prometheus:9090/proxy/api/v1/query?query=$1" 2>/dev/null |
+		.venv/bin/python -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "-")' 2>/dev/null ||
+		echo "-"
+}
+echo "== the run's Prometheus"
+echo "   targets scraped (up)   $(prom 'count(max_over_time(up%5B15m%5D)%3D%3D1)')"
+echo "   requests recorded      $(prom 'sum(max_over_time(perfrun_request_duration_seconds_count%5B15m%5D))')"
+echo "   p99 seconds            $(prom 'histogram_quantile(0.99,sum%20by(le)(max_over_time(perfrun_request_duration_seconds_bucket%5B15m%5D)))')"
 echo "== verdict: $(get '{.status.verdict}')"
 echo "   $(get '{.status.message}' | cut -c1-300)"
 echo "== deleting perfrun/$name (waits until its namespace is gone)"
