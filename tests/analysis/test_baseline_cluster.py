@@ -105,7 +105,7 @@ def test_a_failed_run_is_not_promoted_without_force(
     assert kube_cluster.exists("perfbaseline", "bad", "-n", kube_namespace)
 
 
-def test_report_configmap_is_stored_read_back_and_goes_with_its_perfrun(
+def test_report_configmap_is_stored_read_back_and_outlives_its_perfrun(
     kube_cluster: KubeCluster, kube_namespace: str, perfrun_crds: None
 ) -> None:
     from perfrun.kube.client import Kube, load_api_client
@@ -126,7 +126,9 @@ def test_report_configmap_is_stored_read_back_and_goes_with_its_perfrun(
     assert "perfrun.dev/run" not in relabelled["labels"]
     kube_cluster.kubectl("delete", "perfrun", "release-3", "-n", kube_namespace)
     poll_until(
-        lambda: not kube_cluster.exists("configmap", name, "-n", kube_namespace),
+        lambda: not kube_cluster.exists("perfrun", "release-3", "-n", kube_namespace),
         timeout=60,
-        what="report ConfigMap garbage-collected with its PerfRun",
+        what="PerfRun release-3 deleted",
     )
+    # not owned by its PerfRun: a GitOps prune of the run keeps the result (issue 19)
+    assert read_report(kube, kube_namespace, name) == files
