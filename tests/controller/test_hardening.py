@@ -290,3 +290,39 @@ def test_the_api_servers_status_message_survives_the_translation() -> None:
     assert caught.value.detail == 'Service "api" is invalid: x'
     found = refusal_of({"kind": "Service", "metadata": {"name": "api"}}, caught.value)
     assert found is not None and found.message == 'Service "api" is invalid: x'
+
+
+def test_pods_the_api_server_refuses_to_create_fail_the_run_at_once() -> None:
+    """A Deployment's ReplicaFailure (e.g. Pod Security refusing its pods) is a pod failure
+    with the API server's message: the run fails now, not at readyTimeout."""
+    from perfrun.controller.observe import creation_failures
+
+    deployment = {
+        "kind": "Deployment",
+        "metadata": {"name": "api"},
+        "status": {
+            "conditions": [
+                {"type": "Available", "status": "False"},
+                {
+                    "type": "ReplicaFailure",
+                    "status": "True",
+                    "reason": "FailedCreate",
+                    "message": 'pods "api-1" is forbidden: violates PodSecurity "restricted"',
+                },
+            ]
+        },
+    }
+    (failure,) = creation_failures(deployment)
+    assert (failure.owner, failure.reason) == ("Deployment/api", "FailedCreate")
+    assert "violates PodSecurity" in failure.message
+    d = doc()
+    _, status = tick(spec_of(d), PerfRunStatus(), T0)
+    plan, status = tick(
+        spec_of(d),
+        status,
+        T0 + timedelta(seconds=5),
+        observed=Observed(namespace_exists=True, pod_failures=(failure,)),
+    )
+    assert status.phase == Phase.FAILED and plan.reason == "FailedCreate"
+    assert "Deployment/api" in (status.message or "") and "PodSecurity" in (status.message or "")
+    assert creation_failures({"kind": "Deployment", "metadata": {"name": "x"}}) == ()

@@ -50,15 +50,19 @@ def stalled(obj: dict[str, Any]) -> dict[str, Any]:
     return cond
 
 
-def test_an_object_the_api_server_refuses_ends_the_run_naming_it_and_tears_down(
-    kube_cluster: KubeCluster,
-    kube_namespace: str,
-    perfrun_operator: OperatorProcess,
-) -> None:
-    """An admission policy of the cluster (scoped to this test's run namespaces) refuses the
-    run's Service: the run has its deadline before that, then ends Failed/ApplyRejected with
-    the object and the API server's words, and its namespace goes after keepOnFailure."""
-    policy = f"deny-svc-{kube_namespace}"
+@contextmanager
+def denied(
+    cluster: KubeCluster,
+    perfrun_ns: str,
+    policy: str,
+    resource: str,
+    expression: str,
+    message: str,
+    probe: dict[str, Any],
+) -> Iterator[None]:
+    """A cluster admission policy (a VAP scoped to the run namespaces of ``perfrun_ns``)
+    denying CREATE of core ``resource`` objects unless ``expression``; in force once a
+    server-side dry run of ``probe`` in such a namespace is refused; removed afterwards."""
     vap = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
@@ -71,13 +75,11 @@ def test_an_object_the_api_server_refuses_ends_the_run_naming_it_and_tears_down(
                         "apiGroups": [""],
                         "apiVersions": ["v1"],
                         "operations": ["CREATE", "UPDATE"],
-                        "resources": ["services"],
+                        "resources": [resource],
                     }
                 ]
             },
-            "validations": [
-                {"expression": "object.metadata.name != 'api'", "message": "no api Service here"}
-            ],
+            "validations": [{"expression": expression, "message": message}],
         },
     }
     binding = {
@@ -88,48 +90,68 @@ def test_an_object_the_api_server_refuses_ends_the_run_naming_it_and_tears_down(
             "policyName": policy,
             "validationActions": ["Deny"],
             "matchResources": {
-                "namespaceSelector": {
-                    "matchLabels": {"perfrun.dev/perfrun-namespace": kube_namespace}
-                }
+                "namespaceSelector": {"matchLabels": {"perfrun.dev/perfrun-namespace": perfrun_ns}}
             },
         },
     }
-    kube_cluster.apply(yaml.safe_dump_all([vap, binding]))
+    cluster.apply(yaml.safe_dump_all([vap, binding]))
+    probe_ns = f"probe-{policy[-6:]}-{resource[:3]}"
     try:
-        # the binding takes a moment to be enforced: wait until a probe namespace sees it
-        probe = f"probe-{kube_namespace[-6:]}"
-        kube_cluster.apply(
+        cluster.apply(
             yaml.safe_dump(
                 {
                     "apiVersion": "v1",
                     "kind": "Namespace",
                     "metadata": {
-                        "name": probe,
-                        "labels": {"perfrun.dev/perfrun-namespace": kube_namespace},
+                        "name": probe_ns,
+                        "labels": {"perfrun.dev/perfrun-namespace": perfrun_ns},
                     },
                 }
             )
         )
-        svc = yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": "api", "namespace": probe},
-                "spec": {"ports": [{"port": 80}]},
-            }
-        )
+        text = yaml.safe_dump({**probe, "metadata": {**probe["metadata"], "namespace": probe_ns}})
         poll_until(
             lambda: (
-                kube_cluster.kubectl(
-                    "create", "--dry-run=server", "-f", "-", input=svc, check=False
+                cluster.kubectl(
+                    "create", "--dry-run=server", "-f", "-", input=text, check=False
                 ).returncode
                 != 0
             ),
             timeout=30,
-            what="the test policy to be enforced",
+            what=f"the test policy {policy} to be enforced",
         )
-        kube_cluster.kubectl("delete", "namespace", probe, "--wait=false", check=False)
+        cluster.kubectl("delete", "namespace", probe_ns, "--wait=false", check=False)
+        yield
+    finally:
+        cluster.kubectl("delete", "validatingadmissionpolicybinding", policy, check=False)
+        cluster.kubectl("delete", "validatingadmissionpolicy", policy, check=False)
+        cluster.kubectl("delete", "namespace", probe_ns, "--wait=false", check=False)
 
+
+def test_an_object_the_api_server_refuses_ends_the_run_naming_it_and_tears_down(
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    perfrun_operator: OperatorProcess,
+) -> None:
+    """An admission policy of the cluster (scoped to this test's run namespaces) refuses the
+    run's Service: the run has its deadline before that, then ends Failed/ApplyRejected with
+    the object and the API server's words, and its namespace goes after keepOnFailure."""
+    policy = f"deny-svc-{kube_namespace}"
+    probe_svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "api"},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    with denied(
+        kube_cluster,
+        kube_namespace,
+        policy,
+        "services",
+        "object.metadata.name != 'api'",
+        "no api Service here",
+        probe_svc,
+    ):
         name = "refused-svc"
         kube_cluster.apply(yaml.safe_dump(minimal(name, keepOnFailure="15s")), "-n", kube_namespace)
         obj = wait_finished(kube_cluster, kube_namespace, name, timeout=90)
@@ -158,9 +180,6 @@ def test_an_object_the_api_server_refuses_ends_the_run_naming_it_and_tears_down(
             timeout=60,
             what="the refused run's namespace to be deleted after keepOnFailure",
         )
-    finally:
-        kube_cluster.kubectl("delete", "validatingadmissionpolicybinding", policy, check=False)
-        kube_cluster.kubectl("delete", "validatingadmissionpolicy", policy, check=False)
 
 
 def test_a_one_mebibyte_spec_ends_invalid_naming_the_limit_and_is_deletable(
@@ -404,3 +423,38 @@ def test_a_normal_teardown_is_not_logged_as_an_error(
     log = perfrun_operator.log.read_text(errors="replace")
     assert "waiting for namespace" in log
     assert not [line for line in log.splitlines() if "ERROR" in line], log[-3000:]
+
+
+def test_pods_the_api_server_refuses_to_create_fail_the_run_at_once(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_operator: OperatorProcess
+) -> None:
+    """The Deployment is admitted, its pods are not (here a cluster policy; Pod Security or a
+    quota read the same): the ReplicaSet's FailedCreate ends the run at once with the API
+    server's message, long before readyTimeout (10m)."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "labels": {"perfrun.dev/component": "api"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]},
+    }
+    expression = (
+        "!has(object.metadata.labels) || !('perfrun.dev/component' in object.metadata.labels)"
+        " || object.metadata.labels['perfrun.dev/component'] != 'api'"
+    )
+    with denied(
+        kube_cluster,
+        kube_namespace,
+        f"deny-pod-{kube_namespace}",
+        "pods",
+        expression,
+        "no api pods here",
+        pod,
+    ):
+        name = "refused-pods"
+        doc = minimal(name)
+        doc["spec"]["environment"]["readyTimeout"] = "10m"
+        kube_cluster.apply(yaml.safe_dump(doc), "-n", kube_namespace)
+        obj = wait_finished(kube_cluster, kube_namespace, name, timeout=120)
+    cond = stalled(obj)
+    assert obj["status"]["phase"] == "Failed" and cond["reason"] == "FailedCreate", cond
+    assert "Deployment/api" in cond["message"] and "no api pods here" in cond["message"]

@@ -69,6 +69,19 @@ def pod_failures(pods: list[dict[str, Any]]) -> tuple[PodFailure, ...]:
     return tuple(found)
 
 
+def creation_failures(obj: dict[str, Any]) -> tuple[PodFailure, ...]:
+    """A Deployment whose pods the API server refuses to create (Pod Security, a quota, an
+    admission policy): its controller says so in a ReplicaFailure condition, with the API
+    server's message. Waiting will not create them: the run fails at once, not at
+    readyTimeout."""
+    out = []
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            message = " ".join(str(cond.get("message") or cond.get("reason") or "").split())
+            out.append(PodFailure(_key(obj), "(not created)", "FailedCreate", message[:1000]))
+    return tuple(out)
+
+
 def _owner(pod: dict[str, Any]) -> str:
     labels = pod["metadata"].get("labels") or {}
     refs = pod["metadata"].get("owner_references") or pod["metadata"].get("ownerReferences") or []
@@ -112,6 +125,7 @@ def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> O
     selector = f"{LABEL_RUN}={ctx.run_id}"
     present: set[str] = set()
     not_ready: list[str] = []
+    refused: tuple[PodFailure, ...] = ()
     kinds = {(m["apiVersion"], m["kind"]) for m in environment}
     for api_version, kind in sorted(kinds | set(SCALABLE)):
         for obj in kube.list(api_version, kind, ctx.namespace, selector):
@@ -121,6 +135,7 @@ def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> O
                 problem = readiness(obj)
                 if problem:
                     not_ready.append(problem)
+                refused += creation_failures(obj)
     missing = tuple(_key(m) for m in environment if _key(m) not in present)
     pods = kube.list("v1", "Pod", ctx.namespace, selector)
     jobs: dict[str, JobState] = {}
@@ -133,7 +148,7 @@ def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> O
         namespace_terminating=seen.namespace_terminating,
         missing=missing,
         not_ready=tuple(sorted(not_ready)),
-        pod_failures=pod_failures(pods),
+        pod_failures=refused + pod_failures(pods),
         jobs=jobs,
         load_progress=load_progress(kube, ctx) if LOAD_JOB in jobs else None,
     )
