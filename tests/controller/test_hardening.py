@@ -326,3 +326,10 @@ def test_pods_the_api_server_refuses_to_create_fail_the_run_at_once() -> None:
     assert status.phase == Phase.FAILED and plan.reason == "FailedCreate"
     assert "Deployment/api" in (status.message or "") and "PodSecurity" in (status.message or "")
     assert creation_failures({"kind": "Deployment", "metadata": {"name": "x"}}) == ()
+
+
+def test_a_refused_secret_is_named_but_its_refusal_not_quoted() -> None:
+    exc = _api_error(422, 'Secret "db" is invalid: data[password]: Invalid value: "hunter2"')
+    found = refusal_of({"kind": "Secret", "metadata": {"name": "db"}}, exc)
+    assert found is not None and "Secret/db" in found.describe()
+    assert "hunter2" not in found.describe()

@@ -68,5 +68,7 @@ def refusal_of(manifest: dict[str, Any], exc: KubeError) -> Refusal | None:
     if isinstance(exc, KindNotServedError):
         return Refusal(kind, name, None, f"{manifest.get('apiVersion')} {kind} is not served")
     if exc.status in REFUSED_STATUSES:
+        if kind == "Secret":  # a refusal may quote the object: never a Secret's
+            return Refusal(kind, name, exc.status, f"{exc.reason or 'refused'} (message withheld)")
         return Refusal(kind, name, exc.status, api_message(exc))
     return None
