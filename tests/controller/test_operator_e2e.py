@@ -142,6 +142,7 @@ def test_full_example_goes_through_every_phase_to_finished(
     ) as runs:
         kube_cluster.apply(yaml.safe_dump(full(name)), "-n", ns)
         obj = wait_finished(kube_cluster, ns, name, timeout=240)
+        runs.caught_up(obj)
     assert runs.values(("status", "phase")) == [*PHASES, obj["status"]["phase"]]
     assert obj["status"]["phase"] in ("Succeeded", "Failed")
     for step in ("EnvironmentReady", "DatasetRestored", "LoadCompleted"):
@@ -189,6 +190,7 @@ def test_operator_killed_at_every_phase_boundary_resumes_and_duplicates_nothing(
             if phase not in PHASES:
                 break
         obj = wait_finished(kube_cluster, ns, name, timeout=240)
+        runs.caught_up(obj)
     assert killed_after[: len(PHASES)] == PHASES, killed_after
     assert obj["status"]["phase"] in ("Succeeded", "Failed")
     assert runs.values(("status", "phase"))[-1] == obj["status"]["phase"]

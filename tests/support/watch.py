@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.support.cluster import KubeCluster
+from tests.support.waiting import poll_until
 
 
 class KubeWatch:
@@ -73,6 +74,16 @@ class KubeWatch:
             self._proc.wait(timeout=10)
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def caught_up(self, obj: dict[str, Any], timeout: float = 30) -> None:
+        """Wait until the watch has delivered the change that produced ``obj`` (a GET's
+        answer): a watch lags a GET, and the test's last look must not race it."""
+        version = obj["metadata"]["resourceVersion"]
+        poll_until(
+            lambda: any(o["metadata"].get("resourceVersion") == version for o in self.objects()),
+            timeout=timeout,
+            what=f"the watch ({' '.join(self.cmd[4:-4])}) to reach resourceVersion {version}",
+        )
 
     def objects(self) -> list[dict[str, Any]]:
         with self._lock:
