@@ -416,9 +416,14 @@ node_import_images() {
 		fi
 		[[ -f "$archive" ]] || die "image archive $archive (of $name in $IMAGES_TSV) is missing"
 		log "importing image $ref from $archive"
-		ctrx images import "$archive" >/dev/null ||
-			die "ctr images import $archive failed"
-		ctrx images ls -q | grep -qxF "$ref" || die "importing $archive did not create image $ref"
+		# --local: the client unpacks and names the image before it returns (the transfer
+		# service's import sometimes returned before the name existed)
+		local try
+		for try in 1 2 3; do
+			ctrx images import --local "$archive" >/dev/null 2>&1 && ctrx images ls -q | grep -qxF "$ref" && break
+			((try < 3)) || die "importing $archive did not create image $ref"
+			log "import of $archive did not take; again ($try)"
+		done
 		touch "$stamp"
 	done <"$IMAGES_TSV"
 }
