@@ -124,7 +124,7 @@ def finished_doc(doc: dict[str, Any]) -> dict[str, Any]:
 def hold_load(doc: dict[str, Any], p99_max: str) -> dict[str, Any]:
     """A run whose load pod kwok holds Running until the host program is done."""
     load = doc["spec"]["load"]
-    load["ramp"] = {"steps": [{"rate": 20, "hold": "3s"}, {"rate": 30, "hold": "3s"}]}
+    load["ramp"] = {"steps": [{"rate": 20, "hold": "5s"}, {"rate": 30, "hold": "5s"}]}
     load["budget"] = {"maxRps": 100, "maxInFlight": 8, "maxDuration": "1m"}
     load["podMetadata"] = {"annotations": {KWOK_COMPLETE_DELAY: "10m"}}
     doc["spec"]["analysis"]["gates"] = [
