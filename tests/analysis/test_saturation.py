@@ -82,3 +82,62 @@ def test_drops_within_the_threshold_leave_the_verdict_to_the_gates() -> None:
     few = int(2000 * SATURATED_DROPPED_SHARE) - 1
     verdict, reason = _verdict(_summary(0, (500, 2000), (0, few)))
     assert verdict == "Passed", reason
+
+
+def _failing_summary(refused: int, unavailable: int, ok: int) -> dict[str, Any]:
+    """One pod's summary, made by the load side's recorder: ``refused`` connections refused,
+    ``unavailable`` answered 503, ``ok`` answered 200."""
+    rec = Recorder(["get"], frozenset())
+    for _ in range(refused):
+        rec.attempt(0, None, "connect", retry=False)
+        rec.complete(0, 0.001, ok=False)
+    for _ in range(unavailable):
+        rec.answered(0, 503, 0.002, ok=False)
+    for _ in range(ok):
+        rec.answered(0, 200, 0.002, ok=True)
+    doc = build(
+        recorder=rec,
+        pod={"index": 0, "count": 1, "maxRps": 100},
+        model="open",
+        outcome="completed",
+        started_at="2026-01-01T00:00:00+00:00",
+        ended_at="2026-01-01T00:00:10+00:00",
+        duration_s=10.0,
+        steps=[],
+        decisions=[],
+        creations={},
+        target={"url": "http://127.0.0.1:1", "reachable": True, "lastError": None},
+    )
+    return json.loads(json.dumps(doc))
+
+
+def _error_gate_verdict(*docs: dict[str, Any]) -> tuple[str, str]:
+    spec = AnalysisSpec.model_validate(
+        {"gates": [{"name": "errors", "metric": "errorRate", "max": "0.01"}]}
+    )
+    result = analyze(
+        spec, None, Window(start=0, end=10), [parse_summary(d) for d in docs], api=Down()
+    )  # type: ignore[arg-type]
+    return str(result.verdict), result.reason
+
+
+def test_a_run_failed_by_its_errors_says_what_the_failed_attempts_were() -> None:
+    verdict, reason = _error_gate_verdict(
+        _failing_summary(refused=150, unavailable=4, ok=46),
+        _failing_summary(refused=50, unavailable=0, ok=0),
+    )
+    assert verdict == "Failed"
+    assert reason.startswith("gate errors: 0.816 > max 0.01"), reason
+    assert reason.endswith("; failed load attempts: connect 200, HTTP 503 4"), reason
+
+
+def test_a_passing_run_and_unknown_error_words_add_nothing_to_the_reason() -> None:
+    verdict, reason = _error_gate_verdict(_failing_summary(refused=0, unavailable=1, ok=999))
+    assert verdict == "Passed" and "failed load attempts" not in reason
+    hostile = _failing_summary(refused=0, unavailable=0, ok=0)
+    hostile["errors"] = {"connect": 5, "secret\nbody text": 7, "timeout": 1}
+    hostile["requests"] = hostile["failed"] = 6
+    verdict, reason = _error_gate_verdict(hostile)
+    assert verdict == "Failed"
+    assert reason.endswith("; failed load attempts: connect 5, timeout 1"), reason
+    assert "secret" not in reason

@@ -192,6 +192,8 @@ def test_load_against_a_refusing_target_fails_with_the_summary_reason(
     status = run["status"]
     assert status.get("verdict") == "Failed", status
     assert "errors: Failed" in _conditions_text(run), status
+    # ... and says why the requests failed, from the summary's own counts
+    assert "failed load attempts: connect" in _conditions_text(run), status
     assert status["results"]["errorRate"] == 1, status["results"]
     # the load summary the verdict came from: every request failed to connect (refused at
     # once: the run took no longer than its ramp, no request waited for a timeout)

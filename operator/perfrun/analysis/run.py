@@ -29,7 +29,7 @@ from perfrun.analysis.queries import (
     clean_points,
     scalar,
 )
-from perfrun.analysis.summaries import LoadSummary, merge, saturation
+from perfrun.analysis.summaries import LoadSummary, failure_breakdown, merge, saturation
 from perfrun.analysis.verdict import worst
 from perfrun.api.analysis import AnalysisSpec, Gate, Metric
 from perfrun.api.baseline import BaselineValues
@@ -234,6 +234,11 @@ def analyze(
     step_windows = list(steps) or (summary.steps if summary else [])
     step_rows = a.step_results(step_windows)
     results.gates = [judge(g, a.observe(g), window.end, a.now) for g in spec.gates]
+    failed = failure_breakdown(summary) if summary else None
+    for gate, result in zip(spec.gates, results.gates, strict=True):
+        # the error gate says how many failed; the load summary says what they were
+        if failed and gate.metric == Metric.ERROR_RATE and result.outcome == Verdict.FAILED:
+            result.message = f"{result.message}; failed load attempts: {failed}"[:2048]
     if spec.baseline is not None and spec.baseline.name is not None:
         results.regressions = compare(spec.baseline, baseline, results, baseline_missing)
 

@@ -8,6 +8,7 @@ the contract's layout, so N pods merge exactly by adding counts."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ class LoadSummary:
     # (summed over pods), and each pod's own CPU (cores); see ``saturation``.
     slots: dict[int, StepSlots] = field(default_factory=dict)
     pod_cpu_cores: list[float] = field(default_factory=list)
+    # Failed attempts by what went wrong: the engine's kinds for no answer (``connect``,
+    # ``timeout``, ...) and ``HTTP <code>`` for an error answer; see ``failure_breakdown``.
+    failures: dict[str, int] = field(default_factory=dict)
 
     def percentile_ms(self, percentile: float) -> float | None:
         """Exact (to HDR's 3 significant digits) percentile in ms; None without requests."""
@@ -156,7 +160,32 @@ def parse_summary(data: dict[str, Any], name: str = "summary") -> LoadSummary:
         steps=_steps(doc, started),
         slots=_slots(doc),
         pod_cpu_cores=[float(p["cpuCores"]) for p in doc.pods if "cpuCores" in p],
+        failures=_failures(doc),
     )
+
+
+def _failures(doc: wire.LoadSummary) -> dict[str, int]:
+    """Only words of the engine's own vocabulary and numeric codes: a summary key is never
+    echoed into a message as free text."""
+    out = {k: n for k, n in doc.errors.items() if n > 0 and _KIND.fullmatch(k)}
+    for code, n in doc.status_codes.items():
+        if n > 0 and code.isdigit() and 400 <= int(code) <= 599:
+            out[f"HTTP {code}"] = out.get(f"HTTP {code}", 0) + n
+    return out
+
+
+_KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
+def failure_breakdown(summary: LoadSummary, most: int = 3) -> str | None:
+    """What the failed attempts were, most frequent first (``connect 200, HTTP 503 4``), so a
+    run failed by its error gate says why the requests failed; None when none failed."""
+    if not summary.failures:
+        return None
+    ranked = sorted(summary.failures.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{kind} {n}" for kind, n in ranked[:most])
+    more = len(ranked) - most
+    return text + (f" (+{more} more kinds)" if more > 0 else "")
 
 
 def _slots(doc: wire.LoadSummary) -> dict[int, StepSlots]:
@@ -218,6 +247,8 @@ def merge(summaries: list[LoadSummary]) -> LoadSummary | None:
         out.errors += s.errors
         out.decisions.extend(s.decisions)
         out.pod_cpu_cores.extend(s.pod_cpu_cores)
+        for kind, n in s.failures.items():
+            out.failures[kind] = out.failures.get(kind, 0) + n
         for index, slots in s.slots.items():
             out.slots.setdefault(index, StepSlots()).add(slots)
     durations = [s.duration_s for s in summaries if s.duration_s]
