@@ -333,3 +333,26 @@ def test_a_refused_secret_is_named_but_its_refusal_not_quoted() -> None:
     found = refusal_of({"kind": "Secret", "metadata": {"name": "db"}}, exc)
     assert found is not None and "Secret/db" in found.describe()
     assert "hunter2" not in found.describe()
+
+
+def test_a_spec_the_preflight_checks_cannot_handle_is_a_problem_not_a_stalled_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever the schema lets through, an exception in the checks must become a reason
+    the run ends Invalid, never an exception that fails every tick (a port urllib could not
+    read did that once, found by the mutation property)."""
+    from perfrun.controller import reconcile as reconcile_module
+    from perfrun.controller.settings import OperatorSettings
+
+    def broken(spec: object) -> list[str]:
+        raise ValueError("Port could not be cast to integer value as '80http:'")
+
+    monkeypatch.setattr(reconcile_module, "preflight", broken)
+    body = doc()
+    body["metadata"].update(namespace="team", uid="0000-1111")
+    run = PerfRun.model_validate(body)
+    ctx = reconcile_module.context_for(body, OperatorSettings.from_env())
+    problems = reconcile_module._preflight(run, ctx)
+    assert problems[0] == (
+        "cannot check the run: ValueError: Port could not be cast to integer value as '80http:'"
+    )

@@ -65,10 +65,18 @@ IMAGE_PATTERN = (
 PERCENT_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
 # A gate threshold: a number ("0.01", "5"), a duration ("300ms") or a percentage ("1%").
 THRESHOLD_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|%)?)+$"
-HTTP_URL_PATTERN = r"^https?://[^\s/$.?#][^\s\x00-\x1f\x7f]*$"
+# The authority of an http(s) URL: a host name, an IPv4 address or a bracketed IPv6 one, and
+# at most a port of 0..65535 -- so every URL the schema admits has a port urllib can read.
+_URL_HOST = r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_-][A-Za-z0-9_.-]*)"
+_URL_PORT = (
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?"
+)
+HTTP_URL_PATTERN = (
+    rf"^https?://([^\s/?#@\x00-\x1f\x7f]+@)?{_URL_HOST}{_URL_PORT}([/?#][^\s\x00-\x1f\x7f]*)?$"
+)
 # A base URL the operator or its pods append paths to: no query, fragment or userinfo (a `?`
 # or `#` would cancel the appended path, an `@` hides the real host behind a fake one).
-BASE_URL_PATTERN = r"^https?://[^\s/$.?#@][^\s?#@\x00-\x1f\x7f]*$"
+BASE_URL_PATTERN = rf"^https?://{_URL_HOST}{_URL_PORT}(/[^\s?#@\x00-\x1f\x7f]*)?$"
 CIDR_PATTERN = r"^(([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$"
 
 

@@ -6,6 +6,7 @@ missing, so a reconcile repeated after a crash creates nothing twice."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -171,11 +172,20 @@ def _apply(kube: Kube, manifest: dict[str, Any]) -> None:
 
 
 def _preflight(run: PerfRun, ctx: RunContext) -> list[str]:
-    problems = preflight(run.spec)
-    try:
-        problems += rendered_sizes(run, ctx)
-    except Exception as exc:  # the renderer met a spec it cannot render
-        problems.append(f"cannot render the run: {type(exc).__name__}: {exc}")
+    """Every reason the run cannot work. A spec these checks themselves cannot handle is one
+    more reason, never an exception: raised here, it would fail every tick and stall the run
+    before its deadline is even written."""
+    problems: list[str] = []
+    checks: tuple[tuple[str, Callable[[], list[str]]], ...] = (
+        ("check", lambda: preflight(run.spec)),
+        ("render", lambda: rendered_sizes(run, ctx)),
+    )
+    for what, check in checks:
+        try:
+            problems += check()
+        except Exception as exc:
+            log.exception("run %s/%s: cannot %s the run", ctx.perfrun_namespace, ctx.name, what)
+            problems.append(f"cannot {what} the run: {type(exc).__name__}: {exc}")
     return problems
 
 
