@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from tests.dataset.test_seed_postgres import dataset_doc, table_digest
 from tests.support.postgres import PostgresDatabase, PostgresServer
+from tests.support.prometheus import host_ip
 
 from perfrun.api.dataset import Dataset
 from perfrun.dataset.restore import detect_format, restore, restore_command
@@ -67,10 +68,13 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     def handler(*args: Any, **kwargs: Any) -> _Files:
         return _Files(*args, directory=str(root), **kwargs)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    # this machine's own non-loopback address: a dump URL on loopback is refused by the API
+    # (it would be the dataset pod's own loopback, never a file server)
+    address = host_ip()
+    server = http.server.ThreadingHTTPServer((address, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    yield f"http://{address}:{server.server_address[1]}", root
     server.shutdown()
     server.server_close()
 
