@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from tests.dataset.test_seed_postgres import dataset_doc, table_digest
 from tests.support.postgres import PostgresDatabase, PostgresServer
-from tests.support.prometheus import host_ip
+from tests.support.waiting import host_ip
 
 from perfrun.api.dataset import Dataset
 from perfrun.dataset.restore import detect_format, restore, restore_command

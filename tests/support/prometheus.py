@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -38,33 +37,11 @@ from urllib.parse import quote
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from tests.support.waiting import free_port, poll_until
+from tests.support.waiting import free_port, host_ip, poll_until
 
 PROMETHEUS_BIN = shutil.which("prometheus") or "/usr/bin/prometheus"
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 SCRAPE_INTERVAL_S = 1
-
-
-def host_ip() -> str:
-    """This machine's non-loopback IPv4 address: the source address of its default route
-    (a UDP connect sends nothing), else the first global address ``ip`` lists. Raises when
-    there is none: a test that needs it fails with this message instead of being skipped."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("10.255.255.255", 1))
-        addr = str(s.getsockname()[0])
-        if not addr.startswith("127."):
-            return addr
-    out = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    for line in out.splitlines():
-        fields = line.split()
-        if "inet" in fields:
-            return fields[fields.index("inet") + 1].split("/")[0]
-    raise RuntimeError("no non-loopback IPv4 address on this machine (ip -4 addr)")
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

@@ -8,7 +8,6 @@ Fixtures:
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,15 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.waiting import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -63,7 +57,7 @@ def start_redis(workdir: Path) -> RedisServer:
     if not Path(REDIS_SERVER).exists():
         raise RuntimeError("redis-server not found (apt-get install redis-server)")
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log = (workdir / "redis.log").open("wb")
     proc = subprocess.Popen(
         [
