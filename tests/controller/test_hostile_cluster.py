@@ -458,3 +458,63 @@ def test_pods_the_api_server_refuses_to_create_fail_the_run_at_once(
     cond = stalled(obj)
     assert obj["status"]["phase"] == "Failed" and cond["reason"] == "FailedCreate", cond
     assert "Deployment/api" in cond["message"] and "no api pods here" in cond["message"]
+
+
+def test_a_tick_that_keeps_raising_ends_the_run_reconcile_error_and_tears_down(
+    kube_cluster: KubeCluster, kube_namespace: str, perfrun_operator: OperatorProcess
+) -> None:
+    """A status the operator's code cannot read (here a startedAt that is no timestamp,
+    written through the status subresource as a careless tool would) made every tick raise
+    ValueError, retried for ever. The tick guard ends the run after 3 faulty ticks in a row:
+    Failed/ReconcileError naming the exception's type and where it was raised, a Warning
+    Event, and the namespace goes after keepOnFailure. Another run is served meanwhile."""
+    name, other = "faulty-status", "healthy-neighbour"
+    for run in (name, other):
+        doc = minimal(run, keepOnFailure="10s")
+        doc["spec"]["environment"]["workloads"][0].setdefault("podMetadata", {})["labels"] = {
+            "pod-running-unready.stage.kwok.x-k8s.io": "true"  # stays Provisioning
+        }
+        kube_cluster.apply(yaml.safe_dump(doc), "-n", kube_namespace)
+    poll_until(
+        lambda: run_namespaces(kube_cluster, name) and run_namespaces(kube_cluster, other),
+        timeout=60,
+        what="both runs' namespaces",
+    )
+    kube_cluster.kubectl(
+        "patch",
+        "perfrun",
+        name,
+        "-n",
+        kube_namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"startedAt": "yesterday"}}),
+    )
+    started = time.monotonic()
+    obj = wait_finished(kube_cluster, kube_namespace, name, timeout=60)
+    assert time.monotonic() - started < 30  # 3 ticks at the 1 s interval, not 3 x 60 s
+    cond = stalled(obj)
+    assert obj["status"]["phase"] == "Failed" and cond["reason"] == "ReconcileError", cond
+    message = cond["message"]
+    assert "ValueError" in message and "3 times in a row" in message, message
+    assert "perfrun/api/times.py" in message and "(parse_time)" in message, message
+    assert "yesterday" not in message  # the exception's text stays in the log
+    assert any(
+        e["reason"] == "ReconcileError" and e["type"] == "Warning"
+        for e in events_of(kube_cluster, kube_namespace, name)
+    )
+    log = perfrun_operator.logs()
+    assert "Traceback" in log and "(3/3 in a row)" in log
+    poll_until(
+        lambda: (
+            not [n for n in run_namespaces(kube_cluster, name) if n["status"]["phase"] == "Active"]
+        ),
+        timeout=60,
+        what="the faulty run's namespace to go after keepOnFailure",
+    )
+    neighbour = perfrun(kube_cluster, kube_namespace, other)["status"]
+    assert neighbour["phase"] == "Provisioning", neighbour
+    kube_cluster.kubectl(
+        "delete", "perfrun", name, other, "-n", kube_namespace, "--timeout=90s", timeout=100
+    )

@@ -92,6 +92,13 @@ def test_janitor_keeps_live_and_finished_runs() -> None:
     assert orphan_reason(namespace(**OURS), done, NOW) is None
 
 
+def test_an_unreadable_expires_at_is_left_to_the_runs_reconcile_and_stops_no_sweep() -> None:
+    """A status edited by hand (expiresAt no timestamp) used to raise in the sweep, which
+    then judged none of the namespaces after it, every round."""
+    for text in ("yesterday", "", "2026-13-99T99:99:99Z", "1700000000"):
+        assert orphan_reason(namespace(**OURS), perfrun(expiresAt=text), NOW) is None
+
+
 def test_janitor_scope_follows_the_operators_namespace_globs() -> None:
     everything = in_scope([])
     assert everything("team-a") and everything("anything")

@@ -20,10 +20,12 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from perfrun.api.perfrun import GROUP, PLURAL, VERSION
 from perfrun.api.times import rfc3339
+from perfrun.controller import guard
 from perfrun.controller.janitor import KOPF_FINALIZER, Peering, in_scope, paused, sweep
 from perfrun.controller.reconcile import context_for, reconcile
 from perfrun.controller.settings import OperatorSettings
 from perfrun.kube.client import Kube, load_api_client
+from perfrun.kube.errors import is_api_trouble
 
 log = logging.getLogger(__name__)
 FINALIZER = KOPF_FINALIZER
@@ -46,6 +48,7 @@ JANITOR_SWEEPS = Counter(
     ["result"],
 )
 _phases: dict[str, str] = {}
+_faults = guard.FaultCounter()
 # ticks run in kopf's thread pool, several at once: the gauge's bookkeeping is shared (without
 # the lock one tick's update broke another's iteration and kopf retried that tick a minute
 # later -- seen at 25 concurrent runs, bench/operator_scale.py)
@@ -104,20 +107,45 @@ def _record(name: str, phase: str | None) -> None:
             RUNS_BY_PHASE.labels(phase=value).inc()
 
 
-def _forget(name: str) -> None:
+def _forget(name: str, uid: str = "") -> None:
     with _phases_lock:
         _phases.pop(name, None)
+    _faults.clear(uid)
 
 
 def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> None:
     started = time.monotonic()
+    uid = str(body.metadata.uid)
     try:
         _reconcile_once(body, patch)
-    except Exception:  # whatever raised, kopf retries the tick: an error either way
+    except Exception as exc:
         RECONCILE_ERRORS.inc()
-        raise
+        if is_api_trouble(exc):  # an outage passes: kopf retries the tick after its backoff
+            raise
+        _fault(body, patch, exc, _faults.fault(uid))
+    else:
+        _faults.clear(uid)
     finally:
         RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+
+def _fault(body: kopf.Body, patch: kopf.Patch, exc: Exception, ticks: int) -> None:
+    """A tick raised a fault of ours: logged with its traceback and retried at the next
+    interval; the ``guard.LIMIT``-th in a row ends the run (see controller/guard.py)."""
+    name = f"{body.metadata.namespace}/{body.metadata.name}"
+    log.error("reconcile of %s failed (%d/%d in a row)", name, ticks, guard.LIMIT, exc_info=exc)
+    if ticks < guard.LIMIT:
+        return
+    kube, settings = _kube()
+    now = datetime.now(UTC)
+    result = guard.give_up(dict(body), exc, ticks, now)
+    patch.status.update(result.patch)
+    for event in result.events:
+        kube.event(dict(body), event.type, event.reason, event.message, rfc3339(now))
+    if result.delete_namespace:
+        kube.delete("v1", "Namespace", context_for(dict(body), settings).namespace)
+    log.error("run %s: %s", name, result.events[0].message if result.events else guard.REASON)
+    _faults.clear(uid=str(body.metadata.uid))
 
 
 def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> None:
@@ -146,7 +174,7 @@ def teardown(body: kopf.Body, **_: Any) -> None:
     ctx = context_for(dict(body), settings)
     namespace = kube.get("v1", "Namespace", ctx.namespace)
     if namespace is None:
-        _forget(f"{body.metadata.namespace}/{body.metadata.name}")
+        _forget(f"{body.metadata.namespace}/{body.metadata.name}", str(body.metadata.uid))
         return
     if (namespace.get("status") or {}).get("phase") != "Terminating":
         kube.delete("v1", "Namespace", ctx.namespace)
@@ -155,7 +183,7 @@ def teardown(body: kopf.Body, **_: Any) -> None:
     while time.monotonic() < deadline:
         time.sleep(TEARDOWN_POLL_S)
         if kube.get("v1", "Namespace", ctx.namespace) is None:
-            _forget(f"{body.metadata.namespace}/{body.metadata.name}")
+            _forget(f"{body.metadata.namespace}/{body.metadata.name}", str(body.metadata.uid))
             return
     raise kopf.TemporaryError(
         f"namespace {ctx.namespace} still there after {TEARDOWN_WAIT_S:g}s; waiting on", delay=2

@@ -52,10 +52,19 @@ def orphan_reason(
     status = perfrun.get("status") or {}
     expires = status.get("expiresAt")
     finished = status.get("finishedAt")
-    if expires and not finished and now >= parse_time(expires):
+    if expires and not finished and now >= _instant(expires):
         # the run's own reconcile marks it Expired; this is the backstop if it cannot
         return f"expiresAt {expires} passed"
     return None
+
+
+def _instant(text: object) -> datetime:
+    """A status timestamp; one that is none (a status edited by hand) is judged by the
+    run's own reconcile, which rewrites it, never a reason to stop the sweep of the others."""
+    try:
+        return parse_time(str(text))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def in_scope(patterns: list[str]) -> Callable[[str], bool]:

@@ -173,6 +173,12 @@ def refused(spec: PerfRunSpec, now: datetime, what: str) -> Plan:
     return plan
 
 
+def ended(spec: PerfRunSpec, reason: str, message: str, now: datetime) -> Plan:
+    """The run fails for a reason of no step in particular (e.g. the operator's own fault):
+    Failed, Stalled=True, its namespace going after keepOnFailure."""
+    return _terminal(spec, Phase.FAILED, reason, message, now)
+
+
 def _failed(spec: PerfRunSpec, now: datetime, step: str, reason: str, message: str) -> Plan:
     plan = _terminal(spec, Phase.FAILED, reason, message, now)
     plan.steps[step] = Outcome("False", reason, message)

@@ -54,3 +54,14 @@ def translated() -> Iterator[None]:
         raise KubeError(
             int(exc.status or 0), str(exc.reason or ""), str(exc), _status_message(exc)
         ) from exc
+
+
+def is_api_trouble(exc: BaseException) -> bool:
+    """Whether ``exc`` is the API (or the network to it) failing, not this program: an answer
+    of the API server (:class:`KubeError`, or the client's own exception if one escaped the
+    translation), a refused or broken connection, a timeout. Such a failure passes (or is
+    judged where it happens); anything else raised during a reconcile is a fault of ours."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    return isinstance(exc, KubeError | ApiException | OSError | urllib3.exceptions.HTTPError)
