@@ -381,6 +381,7 @@ def test_clusterrole_covers_every_kind_the_renderer_emits(
         ("perfrun.dev", "perfruns/status", "patch"),
         ("kopf.dev", "clusterkopfpeerings", "patch"),
         ("", "events", "create"),
+        ("", "events", "list"),  # FailedCreate of a waiting StatefulSet or Job (observe.py)
     ):
         assert granted(rules, group, resource, verb), f"{verb} {resource}.{group}"
 

@@ -328,6 +328,40 @@ def test_pods_the_api_server_refuses_to_create_fail_the_run_at_once() -> None:
     assert creation_failures({"kind": "Deployment", "metadata": {"name": "x"}}) == ()
 
 
+def test_failed_create_events_of_waiting_statefulsets_and_jobs_are_refusals() -> None:
+    """The StatefulSet and Job controllers say so only in Events: a refusal of an object that
+    still waits is a pod failure naming the object; a passing trouble (a webhook that did
+    not answer), an event of another object (or an older one of the same name) is not."""
+    from perfrun.controller.observe import refused_creations
+    from perfrun.kube.events import ObjectEvent
+
+    def event(uid: str, message: str, at: str) -> ObjectEvent:
+        return ObjectEvent("StatefulSet", "db", uid, "FailedCreate", message, at)
+
+    forbidden = 'create Pod db-0 in StatefulSet db failed error: pods "db-0" is forbidden: x'
+    quota = 'Error creating: pods "load-0-x" is forbidden: exceeded quota: perf, requested: cpu=9'
+    outage = 'Internal error occurred: failed calling webhook "w.example": connection refused'
+    events = [
+        event("u-old", forbidden, "2026-01-01T00:00:00Z"),
+        event("u-db", outage, "2026-01-01T00:00:01Z"),
+        event("u-db", forbidden, "2026-01-01T00:00:02Z"),
+        event("u-load", outage, "2026-01-01T00:00:03Z"),
+    ]
+    waiting = {"u-db": "StatefulSet/db", "u-load": "Job/load"}
+    (failure,) = refused_creations(events, waiting)
+    assert (failure.owner, failure.reason, failure.message) == (
+        "StatefulSet/db",
+        "FailedCreate",
+        forbidden,
+    )
+    quota_event = ObjectEvent("Job", "load", "u-load", "FailedCreate", quota, "t")
+    assert [f.owner for f in refused_creations([*events, quota_event], waiting)] == [
+        "Job/load",
+        "StatefulSet/db",
+    ]
+    assert refused_creations(events, {}) == ()
+
+
 def test_a_refused_secret_is_named_but_its_refusal_not_quoted() -> None:
     exc = _api_error(422, 'Secret "db" is invalid: data[password]: Invalid value: "hunter2"')
     found = refusal_of({"kind": "Secret", "metadata": {"name": "db"}}, exc)

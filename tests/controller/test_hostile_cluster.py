@@ -518,3 +518,69 @@ def test_a_tick_that_keeps_raising_ends_the_run_reconcile_error_and_tears_down(
     kube_cluster.kubectl(
         "delete", "perfrun", name, other, "-n", kube_namespace, "--timeout=90s", timeout=100
     )
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "owner", "build"),
+    [
+        ("perfrun.dev/component", "db", "StatefulSet/db", "postgres"),
+        ("job-name", "migrations", "Job/migrations", "migrations"),
+        ("job-name", "load", "Job/load", ""),
+    ],
+)
+def test_pods_a_statefulset_or_job_cannot_create_fail_the_run_at_once(
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    perfrun_operator: OperatorProcess,
+    label: str,
+    value: str,
+    owner: str,
+    build: str,
+) -> None:
+    """A StatefulSet's or a Job's pods refused by the API server (here a cluster policy on
+    pods; Pod Security, a quota or a webhook read the same): no status field of those kinds
+    says so, their controllers' FailedCreate Events do. The run ends Failed/FailedCreate at
+    once, naming the object and quoting the API server, long before readyTimeout (10m) or
+    the Job's deadline."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "labels": {label: value}},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]},
+    }
+    expression = (
+        f"!has(object.metadata.labels) || !('{label}' in object.metadata.labels)"
+        f" || object.metadata.labels['{label}'] != '{value}'"
+    )
+    name = f"refused-{value}"
+    with denied(
+        kube_cluster,
+        kube_namespace,
+        f"deny-{value}-{kube_namespace[-6:]}",
+        "pods",
+        expression,
+        f"no {value} pods here",
+        pod,
+    ):
+        doc = minimal(name, keepOnFailure="10s")
+        doc["spec"]["environment"]["readyTimeout"] = "10m"
+        if build == "postgres":
+            doc["spec"]["environment"]["components"] = [{"name": "db", "kind": "postgres"}]
+        elif build == "migrations":
+            doc["spec"]["environment"]["migrations"] = {"image": "nginx:1.27", "args": ["x"]}
+        started = time.monotonic()
+        kube_cluster.apply(yaml.safe_dump(doc), "-n", kube_namespace)
+        obj = wait_finished(kube_cluster, kube_namespace, name, timeout=120)
+        took = time.monotonic() - started
+    cond = stalled(obj)
+    assert obj["status"]["phase"] == "Failed" and cond["reason"] == "FailedCreate", cond
+    assert owner in cond["message"] and f"no {value} pods here" in cond["message"], cond
+    assert took < 45, took  # the load Job's own deadline is over 1m (its budget), readyTimeout 10m
+    print(f"{owner}: FailedCreate after {took:.1f}s: {cond['message']}")
+    poll_until(
+        lambda: (
+            not [n for n in run_namespaces(kube_cluster, name) if n["status"]["phase"] == "Active"]
+        ),
+        timeout=60,
+        what="the refused run's namespace to go after keepOnFailure",
+    )

@@ -3,12 +3,14 @@ which pods are broken beyond waiting, how the Jobs ended."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from perfrun.api.status import LoadProgress
 from perfrun.controller.observed import JobState, Observed, PodFailure
 from perfrun.controller.progress import sum_progress
 from perfrun.kube.client import Kube
+from perfrun.kube.events import ObjectEvent, failed_creates
 from perfrun.render.context import LABEL_RUN, RunContext
 from perfrun.render.jobs import DATASET_JOB, LOAD_JOB, LOAD_PROGRESS_CONFIGMAP, MIGRATIONS_JOB
 
@@ -82,6 +84,35 @@ def creation_failures(obj: dict[str, Any]) -> tuple[PodFailure, ...]:
     return tuple(out)
 
 
+# How the API server words a refusal that waiting will not change (Pod Security, a quota, a
+# LimitRange, an admission policy or webhook, an invalid pod); a passing trouble (a webhook
+# that does not answer, a timeout) reads "Internal error occurred: failed calling webhook"
+# and the controller's retry may still succeed.
+REFUSAL = re.compile(r"is forbidden|is invalid|denied the request|exceeded quota")
+
+
+def refused_creations(events: list[ObjectEvent], waiting: dict[str, str]) -> tuple[PodFailure, ...]:
+    """The pods (or volume claims) a StatefulSet or Job of the run could not create, from
+    their controllers' FailedCreate Events (pure): only for ``waiting`` objects (uid ->
+    "Kind/name", not ready or with no pod), only refusals, the latest per object."""
+    latest: dict[str, ObjectEvent] = {}
+    for event in events:
+        if event.uid in waiting and REFUSAL.search(event.message):
+            latest[event.uid] = event
+    return tuple(
+        PodFailure(waiting[uid], "(not created)", "FailedCreate", event.message[:1000])
+        for uid, event in sorted(latest.items(), key=lambda kv: waiting[kv[0]])
+    )
+
+
+def _waits_for_pods(job: dict[str, Any]) -> bool:
+    """A Job not finished that has no pod: the only case where its controller's Events can
+    say why (a running Job costs no extra read)."""
+    status = job.get("status") or {}
+    state = job_state(job)
+    return not (state and (state.succeeded or state.failed)) and not status.get("active")
+
+
 def _owner(pod: dict[str, Any]) -> str:
     labels = pod["metadata"].get("labels") or {}
     refs = pod["metadata"].get("owner_references") or pod["metadata"].get("ownerReferences") or []
@@ -126,6 +157,7 @@ def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> O
     present: set[str] = set()
     not_ready: list[str] = []
     refused: tuple[PodFailure, ...] = ()
+    waiting: dict[str, str] = {}  # uid -> Kind/name of what waits for pods it may not get
     kinds = {(m["apiVersion"], m["kind"]) for m in environment}
     for api_version, kind in sorted(kinds | set(SCALABLE)):
         for obj in kube.list(api_version, kind, ctx.namespace, selector):
@@ -135,14 +167,21 @@ def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> O
                 problem = readiness(obj)
                 if problem:
                     not_ready.append(problem)
+                    if kind == "StatefulSet":
+                        waiting[str(obj["metadata"].get("uid"))] = _key(obj)
                 refused += creation_failures(obj)
     missing = tuple(_key(m) for m in environment if _key(m) not in present)
     pods = kube.list("v1", "Pod", ctx.namespace, selector)
     jobs: dict[str, JobState] = {}
     for name in (MIGRATIONS_JOB, DATASET_JOB, LOAD_JOB):
-        state = job_state(kube.get("batch/v1", "Job", name, ctx.namespace))
-        if state is not None:
+        job = kube.get("batch/v1", "Job", name, ctx.namespace)
+        state = job_state(job)
+        if job is not None and state is not None:
             jobs[name] = state
+            if _waits_for_pods(job):
+                waiting[str(job["metadata"].get("uid"))] = f"Job/{name}"
+    if waiting:  # one more LIST, only while something waits for its pods
+        refused += refused_creations(failed_creates(kube, ctx.namespace), waiting)
     return Observed(
         namespace_exists=True,
         namespace_terminating=seen.namespace_terminating,

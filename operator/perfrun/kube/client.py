@@ -126,11 +126,14 @@ class Kube:
         kind: str,
         namespace: str | None = None,
         label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
         try:
             with translated():
                 result = self._resource(api_version, kind).get(
-                    namespace=namespace, label_selector=label_selector
+                    namespace=namespace,
+                    label_selector=label_selector,
+                    **({"field_selector": field_selector} if field_selector else {}),
                 )
         except KindNotServedError:
             raise
