@@ -40,7 +40,7 @@ def _cmd_crd(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from perfrun.api.validate import DocumentError, load_documents, problems
+    from perfrun.api.validate import DocumentError, label, load_documents, problems
 
     failed = False
     for name in args.files:
@@ -53,14 +53,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         if not docs:
             print(f"{name}: no PerfRun in the file", file=sys.stderr)
             failed = True
-        for doc in docs:
+        for i, doc in enumerate(docs, 1):
             found = problems(doc)
-            label = (doc.get("metadata") or {}).get("name", "?")
+            where = f"{name}: {label(doc)}" if len(docs) == 1 else f"{name}[{i}]: {label(doc)}"
             for line in found:
-                print(f"{name}: {label}: {line}", file=sys.stderr)
+                print(f"{where}: {line}", file=sys.stderr)
             failed = failed or bool(found)
             if not found:
-                print(f"{name}: {label}: valid")
+                print(f"{where}: valid")
     return 1 if failed else 0
 
 

@@ -104,13 +104,67 @@ def error_lines(exc: ValidationError, root: str = "") -> list[str]:
     return lines
 
 
+API_VERSION = "perfrun.dev/v1alpha1"
+KIND = "PerfRun"
+
+
+def not_a_perfrun(document: dict[str, Any]) -> str | None:
+    """Why ``document`` is no PerfRun at all (another kind, another version, a List, no
+    apiVersion or kind, which kubectl would refuse), or None. One line: its fields are not
+    worth judging against the PerfRun schema."""
+    api_version, kind = document.get("apiVersion"), document.get("kind")
+    if api_version == API_VERSION and kind == KIND:
+        return None
+    expected = f"expected apiVersion {API_VERSION} and kind {KIND}"
+    if api_version is None or kind is None:
+        missing = " and ".join(
+            k for k, v in (("apiVersion", api_version), ("kind", kind)) if v is None
+        )
+        return f"{missing}: required ({expected}; kubectl refuses a document without them)"
+    if kind == "List" or (str(kind).endswith("List") and "items" in document):
+        return (
+            f"not a PerfRun but a {api_version} {kind}: give each PerfRun its own YAML "
+            "document (separated by ---)"
+        )
+    return f"not a PerfRun: apiVersion {api_version!r}, kind {kind!r} ({expected})"
+
+
+def _metadata_problems(document: dict[str, Any]) -> list[str]:
+    """What the API server would refuse in ``metadata`` before our schema is consulted."""
+    meta = document.get("metadata")
+    if meta is None:
+        return ["metadata.name: required field is missing (or metadata.generateName)"]
+    if not isinstance(meta, dict):
+        return [f"metadata: must be a mapping, got a {type(meta).__name__}"]
+    found = [
+        f"metadata.{key}: must be a string, got {type(meta[key]).__name__}"
+        for key in ("name", "generateName", "namespace")
+        if key in meta and not isinstance(meta[key], str)
+    ]
+    if not meta.get("name") and not meta.get("generateName"):
+        found.append("metadata.name: required field is missing (or metadata.generateName)")
+    return found
+
+
+def label(document: dict[str, Any]) -> str:
+    """How a document is named in messages: its metadata.name, else ``?``."""
+    meta = document.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) and name else "?"
+
+
 def problems(document: dict[str, Any]) -> list[str]:
-    """Every problem with one PerfRun document, one line each; empty when valid."""
+    """Every problem with one PerfRun document, one line each; empty when valid. A document
+    that is no PerfRun gets that one line only."""
+    foreign = not_a_perfrun(document)
+    if foreign:
+        return [foreign]
+    found = _metadata_problems(document)
     try:
         PerfRun.model_validate(document)
     except ValidationError as exc:
-        return error_lines(exc)
-    return []
+        found += [line for line in error_lines(exc) if line not in found]
+    return found
 
 
 def parse(document: dict[str, Any]) -> PerfRun:
