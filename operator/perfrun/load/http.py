@@ -15,6 +15,7 @@ unresolvable, connect timeout), ``timeout`` (no complete answer within the reque
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -219,9 +220,10 @@ def _no_loop(*_: Any) -> NoReturn:
 
 
 class Client:
-    """A pool of keep-alive connections to one origin. Opens a connection only when no idle
-    one is left, so it never holds more connections than requests were ever in flight at
-    once. Call :meth:`start` inside the running loop and :meth:`close` at the end."""
+    """A pool of keep-alive connections to one origin. Beyond the ones :meth:`warm` opens
+    ahead of the load, it opens a connection only when no idle one is left, so it never holds
+    more connections than the warm count or the most requests ever in flight at once. Call
+    :meth:`start` inside the running loop and :meth:`close` at the end."""
 
     def __init__(self, origin: Origin, timeout_s: float) -> None:
         self.origin = origin
@@ -275,6 +277,22 @@ class Client:
             conn.waiter = None
             conn._fail("disconnected", "cancelled")
             raise
+
+    async def warm(self, count: int, within_s: float) -> int:
+        """Open up to ``count`` connections ahead of the load (idle, ready for it), so the
+        first second does not pay for connection set-up while it should be sending; gives up
+        after ``within_s``. Returns how many are open; a failure here is not an error (the
+        requests will report what the target does)."""
+
+        async def one() -> None:
+            conn = await self._connect()
+            if conn.open:
+                self.idle.append(conn)
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        return sum(1 for c in self.idle if c.open)
 
     async def _connect(self) -> _Conn:
         assert self._loop is not None
