@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from tests.render.helpers import by_kind, context, variant
 
@@ -143,3 +144,45 @@ def test_job_pods_take_their_resources_from_the_spec(full: PerfRun) -> None:
     # a request above the default memory limit raises the limit, so the pod stays valid
     assert c["resources"]["requests"]["memory"] == "2Gi"
     assert c["resources"]["limits"]["memory"] == "2Gi"
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "expected"),
+    [
+        ("1", "512Mi", 1),  # one core: one process, no --processes
+        ("500m", "512Mi", 1),
+        ("1500m", "1Gi", 2),  # a core and a half: two processes (rounded up)
+        ("4", "2Gi", 4),
+        ("4", "256Mi", 2),  # as many as the memory limit holds at 128Mi each
+        ("64", "64Gi", jobs.LOAD_MAX_PROCESSES),
+    ],
+)
+def test_a_load_pod_runs_one_process_per_core_it_requests(
+    cpu: str, memory: str, expected: int
+) -> None:
+    def sized(doc: dict[str, Any]) -> None:
+        doc["spec"]["load"]["resources"] = {
+            "requests": {"cpu": cpu, "memory": "256Mi"},
+            "limits": {"memory": memory},
+        }
+
+    run = variant("perfrun-full.yaml", sized)
+    job = by_kind(jobs.load_job(run, context(run)), "Job")["load"]
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    if expected == 1:
+        assert "--processes" not in args
+    else:
+        assert args[args.index("--processes") + 1] == str(expected)
+
+
+def test_load_processes_leave_every_process_a_share_of_the_budget() -> None:
+    def small(doc: dict[str, Any]) -> None:
+        load = doc["spec"]["load"]
+        load["resources"] = {"requests": {"cpu": "8", "memory": "4Gi"}}
+        load["parallelism"] = 2
+        load["budget"]["maxInFlight"] = 6  # 3 per pod: 3 processes of 1 each, not 8
+
+    run = variant("perfrun-full.yaml", small)
+    job = by_kind(jobs.load_job(run, context(run)), "Job")["load"]
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--processes") + 1] == "3"

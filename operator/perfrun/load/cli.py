@@ -39,6 +39,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="on SIGTERM or at the end, wait this long for in-flight requests "
         "(default: the request timeout)",
     )
+    load.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="P",
+        help="run this pod's share in P processes, each an exact part of it (one process "
+        "sends about one core's worth; the operator sets P from the pod's CPU request)",
+    )
+    load.add_argument("--process-dir", help=argparse.SUPPRESS)  # one of a pod's processes
     load.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     load.set_defaults(func=_cmd_load)
     verbs = load.add_subparsers(dest="load_verb", metavar="VERB")
@@ -115,6 +124,21 @@ def _cmd_load(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.processes < 1:
+        print(f"perfrun load: --processes {args.processes} must be at least 1", file=sys.stderr)
+        return 2
+    if args.processes > 1 and not args.process_dir:
+        from perfrun.load.processes import run_pod
+
+        return run_pod(
+            spec,
+            index=index,
+            count=count,
+            processes=args.processes,
+            summary_path=args.summary,
+            metrics_port=args.metrics_port,
+            drain_timeout_s=args.drain_timeout,
+        )
     from perfrun.load.runner import run
 
     return run(
@@ -124,4 +148,5 @@ def _cmd_load(args: argparse.Namespace) -> int:
         summary_path=args.summary,
         metrics_port=args.metrics_port,
         drain_timeout_s=args.drain_timeout,
+        process_dir=args.process_dir,
     )

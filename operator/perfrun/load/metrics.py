@@ -12,10 +12,12 @@ a scrape during a publish still sees a consistent histogram."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from perfrun.load.status import STATUS_CLASSES, class_index
@@ -137,3 +139,59 @@ class LoadMetrics:
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         """Serve ``/metrics`` from a background thread."""
         start_http_server(port, addr=addr, registry=self.registry)
+
+    def exposition(self) -> bytes:
+        """The metrics as a scrape would read them (a pod's processes write this to a file
+        for the pod's own server, see :class:`MergedProcesses`)."""
+        return generate_latest(self.registry)
+
+
+# Gauges whose pod value is the highest of its processes' (the rest add up).
+_HIGHEST = frozenset({"perfrun_load_step", "perfrun_load_backed_off"})
+
+
+class MergedProcesses(Collector):
+    """A pod's metrics when several processes share its load: each process writes its own
+    exposition (:meth:`LoadMetrics.exposition`) to a file every second and at its end; a
+    scrape of the pod reads them all and adds them up (counters, histogram buckets, sums and
+    counts, in-flight and target rate; the step and the back-off flag are the highest), so
+    the pod exposes what one process running its whole share would. A file not written yet
+    counts nothing; the last one a process wrote stays after it exits."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for path in self.paths:
+            try:
+                text = path.read_text()
+            except OSError:
+                continue
+            for fam in text_string_to_metric_families(text):
+                if fam.name not in families:
+                    families[fam.name] = Metric(fam.name, fam.documentation, fam.type)
+                    values[fam.name] = {}
+                into = values[fam.name]
+                highest = fam.name in _HIGHEST
+                for sample in fam.samples:
+                    if sample.name.endswith("_created"):
+                        continue  # per process; a sum of creation times means nothing
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    old = into.get(key)
+                    if old is None:
+                        into[key] = sample.value
+                    else:
+                        into[key] = max(old, sample.value) if highest else old + sample.value
+        for name, metric in families.items():
+            for (sample_name, labels), value in values[name].items():
+                metric.add_sample(sample_name, dict(labels), value)
+            yield metric
+
+
+def serve_merged(paths: Sequence[Path], port: int, addr: str = "0.0.0.0") -> None:
+    """Serve a pod's merged ``/metrics`` (see :class:`MergedProcesses`) from a thread."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MergedProcesses(paths))
+    start_http_server(port, addr=addr, registry=registry)

@@ -185,3 +185,65 @@ def _tag(summary: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 def dumps(summary: dict[str, Any]) -> str:
     return json.dumps(summary, indent=2, sort_keys=False) + "\n"
+
+
+def merge_processes(summaries: list[dict[str, Any]], index: int, count: int) -> dict[str, Any]:
+    """One pod's summary from the summaries of its processes (each ran an exact share of the
+    pod's share, as virtual pods of a larger count): counts add and histograms merge exactly
+    (as :func:`merge_summaries`), and the result reads as one pod's: a single ``pods`` entry
+    (index ``index`` of ``count``, its budget and CPU the processes' sums, ``processes``), one
+    row per ramp step (rates, sends and slots added; the latest send the worst process's),
+    the first error seen as ``target.lastError``."""
+    merged = merge_summaries(summaries)
+    pods = merged["pods"]
+    cpu_s = sum(float(p.get("cpuSeconds", 0.0)) for p in pods)
+    pod: dict[str, Any] = {
+        "index": index,
+        "count": count,
+        "processes": len(summaries),
+        "maxRps": sum(int(p.get("maxRps", 0)) for p in pods),
+        "maxInFlight": sum(int(p.get("maxInFlight", 0)) for p in pods),
+        "cpuSeconds": round(cpu_s, 3),
+        "cpuCores": round(sum(float(p.get("cpuCores", 0.0)) for p in pods), 3),
+    }
+    steps: dict[int, list[dict[str, Any]]] = {}
+    for s in summaries:
+        for row in s.get("steps", []):
+            steps.setdefault(row["step"], []).append(row)
+    merged["steps"] = [_merge_step(rows) for _, rows in sorted(steps.items())]
+    for d in merged["decisions"]:
+        d.pop("pod", None)
+    errors = merged["target"].pop("lastErrors", [])
+    merged["target"]["lastError"] = errors[0] if errors else None
+    merged["pods"] = [pod]
+    waits = [s["budgetWaitHistogram"] for s in summaries if s.get("budgetWaitHistogram")]
+    if waits:
+        wait = merge(waits)
+        merged["budgetWaitMs"] = latency_ms(wait)
+        merged["budgetWaitHistogram"] = encode(wait)
+    return LoadSummary.model_validate(merged).to_wire()
+
+
+def _merge_step(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    start = min(float(r.get("startSeconds", 0.0)) for r in rows)
+    end = max(float(r.get("endSeconds", 0.0)) for r in rows)
+    sent = sum(int(r.get("sent", 0)) for r in rows)
+    out: dict[str, Any] = {
+        "step": rows[0]["step"],
+        "rate": sum(int(r.get("rate") or 0) for r in rows),
+        "startSeconds": start,
+        "endSeconds": end,
+        "sent": sent,
+        "sentPerSecond": round(sent / (end - start), 3) if end > start else 0.0,
+    }
+    due = sum(int(r.get("due", 0)) for r in rows)
+    if due:
+        dropped = sum(int(r.get("dropped", 0)) for r in rows)
+        out |= {
+            "due": due,
+            "dropped": dropped,
+            "droppedShare": round(dropped / due, 6),
+            "late": sum(int(r.get("late", 0)) for r in rows),
+            "maxLateMs": max(float(r.get("maxLateMs", 0.0)) for r in rows),
+        }
+    return out

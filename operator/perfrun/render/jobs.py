@@ -11,7 +11,7 @@ import yaml
 
 from perfrun.api import PerfRun
 from perfrun.api.base import ApiModel
-from perfrun.api.types import parse_duration
+from perfrun.api.types import parse_duration, parse_quantity
 from perfrun.render import images, resources, security
 from perfrun.render.connections import connection, env_from, secret_env
 from perfrun.render.context import RunContext
@@ -34,6 +34,22 @@ LOAD_PROGRESS_INTERVAL_S = 15
 # pod really hangs.
 LOAD_MARGIN_MIN_S = 120
 LOAD_MARGIN_SHARE = 0.1
+# A load process sends about one core's worth: a pod requesting more CPU runs one process per
+# core it requests (rounded up), at most this many, each with at least this much memory.
+LOAD_MAX_PROCESSES = 16
+LOAD_PROCESS_MEMORY = parse_quantity("128Mi")
+
+
+def load_processes(run: PerfRun, container_resources: dict[str, Any]) -> int:
+    """Processes per load pod: one per core of its CPU request (rounded up), no more than its
+    memory limit holds at ``LOAD_PROCESS_MEMORY`` each, than ``LOAD_MAX_PROCESSES``, or than
+    leave every process a share of at least 1 of maxRps and maxInFlight."""
+    load = run.spec.load
+    cores = parse_quantity(container_resources["requests"]["cpu"])
+    memory = parse_quantity(container_resources["limits"]["memory"])
+    budget = min(load.budget.max_rps, load.budget.max_in_flight) // load.parallelism
+    by_memory = int(memory // LOAD_PROCESS_MEMORY)
+    return max(1, min(math.ceil(cores), by_memory, LOAD_MAX_PROCESSES, budget))
 
 
 def spec_yaml(section: ApiModel) -> str:
@@ -178,7 +194,8 @@ def load_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
     /metrics on 9464 for Prometheus, reports its progress every 15 s to the ConfigMap
     ``load-progress`` (key ``progress-<i>.json``) and at the end adds its summary to
     ``load-summary`` (key ``summary-<i>.json``). Both are rendered here, empty and labelled
-    with the run, so the pods only patch them."""
+    with the run, so the pods only patch them. A pod requesting more than one core runs its
+    share in several processes (``load_processes``)."""
     load = run.spec.load
     count = load.parallelism
     args = [
@@ -202,9 +219,13 @@ def load_job(run: PerfRun, ctx: RunContext) -> list[Manifest]:
             "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
         },
     ]
+    limits = resources.container_resources(load.resources, resources.LOAD)
+    processes = load_processes(run, limits)
+    if processes > 1:
+        args += ["--processes", str(processes)]
     container = perfrun_container(ctx, "load", load.image or ctx.image, args, env)
     container["ports"] = [metrics_port(LOAD_METRICS_PORT)]
-    container["resources"] = resources.container_resources(load.resources, resources.LOAD)
+    container["resources"] = limits
     template = pod_template(
         ctx,
         "load",
