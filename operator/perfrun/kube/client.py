@@ -5,18 +5,22 @@ client's errors as :mod:`perfrun.kube.errors` types."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client import ApiClient, rest
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import Resource
+from urllib3.util.retry import Retry
 
 from perfrun import __version__
+from perfrun.kube.backoff import DEFAULT, Backoff, with_backoff
 from perfrun.kube.errors import KindNotServedError, KubeError, translated
 from perfrun.kube.proxy import ProxyRoute, api_server_route
 
 FIELD_MANAGER = "perfrun-operator"
+T = TypeVar("T")
 
 
 USER_AGENT = f"perfrun/{__version__}"
@@ -39,7 +43,17 @@ def load_api_client(kubeconfig: str | None = None, connections: int | None = Non
     api.user_agent = USER_AGENT
     if connections is not None:
         api.configuration.connection_pool_maxsize = connections
-        api.rest_client = rest.RESTClientObject(api.configuration)
+    return _answers_reach_us(api)
+
+
+def _answers_reach_us(api: ApiClient) -> ApiClient:
+    """urllib3 by default sleeps out a 429/503's Retry-After inside the request, however long
+    the server asks (a tick thread held for minutes): here it retries connection failures
+    only, and the API server's answers reach :func:`perfrun.kube.backoff.with_backoff`."""
+    api.configuration.retries = Retry(
+        total=3, status=0, status_forcelist=(), respect_retry_after_header=False
+    )
+    api.rest_client = rest.RESTClientObject(api.configuration)
     return api
 
 
@@ -47,12 +61,22 @@ class Kube:
     """Thin, typed wrapper over the dynamic client. Counts its writes: the number of API
     writes one PerfRun costs is a figure worth knowing."""
 
-    def __init__(self, api_client: ApiClient) -> None:
-        self.api_client = api_client
+    def __init__(self, api_client: ApiClient, backoff: Backoff = DEFAULT) -> None:
+        self.api_client = _answers_reach_us(api_client)
         self.dynamic = DynamicClient(api_client)
         self._resources: dict[tuple[str, str], Resource] = {}
         self._lock = threading.Lock()
         self.writes = 0
+        self.backoff = backoff
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        """One API call, its errors translated, retried on 429/5xx (``perfrun.kube.backoff``)."""
+
+        def translated_call() -> T:
+            with translated():
+                return call()
+
+        return with_backoff(translated_call, what, self.backoff)
 
     def service_proxy(self, path: str) -> ProxyRoute:
         """``path`` on the API server (e.g. a Service's proxy path) with this client's
@@ -77,14 +101,16 @@ class Kube:
         resource = self._resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         self._count_write()
-        with translated():
-            result = resource.server_side_apply(
+        result = self._call(
+            f"apply {manifest['kind']}/{meta['name']}",
+            lambda: resource.server_side_apply(
                 body=manifest,
                 name=meta["name"],
                 namespace=meta.get("namespace"),
                 field_manager=FIELD_MANAGER,
                 force_conflicts=True,
-            )
+            ),
+        )
         return dict(result.to_dict())
 
     def json_patch(
@@ -99,21 +125,24 @@ class Kube:
         touch fields no field manager owns, such as another controller's finalizer."""
         resource = self._resource(api_version, kind)
         self._count_write()
-        with translated():
-            resource.patch(
+        self._call(
+            f"patch {kind}/{name}",
+            lambda: resource.patch(
                 body=operations,
                 name=name,
                 namespace=namespace,
                 content_type="application/json-patch+json",
-            )
+            ),
+        )
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
         resource = self._resource(api_version, kind)
         try:
-            with translated():
-                obj = resource.get(name=name, namespace=namespace)
+            obj = self._call(
+                f"get {kind}/{name}", lambda: resource.get(name=name, namespace=namespace)
+            )
         except KubeError as exc:
             if exc.status == 404:
                 return None
@@ -128,13 +157,13 @@ class Kube:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
+        resource = self._resource(api_version, kind)
         try:
-            with translated():
-                result = self._resource(api_version, kind).get(
-                    namespace=namespace,
-                    label_selector=label_selector,
-                    **({"field_selector": field_selector} if field_selector else {}),
-                )
+            fields = {"field_selector": field_selector} if field_selector else {}
+            result = self._call(
+                f"list {kind}",
+                lambda: resource.get(namespace=namespace, label_selector=label_selector, **fields),
+            )
         except KindNotServedError:
             raise
         except KubeError as exc:
@@ -155,12 +184,12 @@ class Kube:
         resource = self._resource(api_version, kind)
         self._count_write()
         try:
-            with translated():
-                resource.delete(
-                    name=name,
-                    namespace=namespace,
-                    body={"propagationPolicy": propagation},
-                )
+            self._call(
+                f"delete {kind}/{name}",
+                lambda: resource.delete(
+                    name=name, namespace=namespace, body={"propagationPolicy": propagation}
+                ),
+            )
         except KubeError as exc:
             if exc.status == 404:
                 return False
@@ -193,5 +222,9 @@ class Kube:
             reporting_component=FIELD_MANAGER,
         )
         self._count_write()
-        with translated():
-            client.CoreV1Api(self.api_client).create_namespaced_event(meta["namespace"], body)
+        self._call(
+            f"event {reason}",
+            lambda: client.CoreV1Api(self.api_client).create_namespaced_event(
+                meta["namespace"], body
+            ),
+        )

@@ -12,13 +12,34 @@ class KubeError(Exception):
     """The API server refused or failed a request: ``status`` (HTTP) and ``reason`` as it
     said them (``status`` 0 when no answer came)."""
 
-    def __init__(self, status: int, reason: str, message: str = "", detail: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str = "",
+        detail: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message or f"{status} {reason}")
         self.status = status
         self.reason = reason
         # the ``message`` of the Status the API server answered (e.g. which field is invalid,
         # which admission policy denied), when it sent one
         self.detail = detail
+        # seconds the API server asked us to wait (its Retry-After header), when it said
+        self.retry_after = retry_after
+
+
+def _retry_after(exc: object) -> float | None:
+    """The Retry-After header of a failed response, in seconds (the API server's priority and
+    fairness answers 429 with one; an HTTP date is not used by it and counts as absent)."""
+    headers = getattr(exc, "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        seconds = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
 
 
 def _status_message(exc: object) -> str:
@@ -52,7 +73,11 @@ def translated() -> Iterator[None]:
         raise KindNotServedError(str(exc)) from exc
     except ApiException as exc:
         raise KubeError(
-            int(exc.status or 0), str(exc.reason or ""), str(exc), _status_message(exc)
+            int(exc.status or 0),
+            str(exc.reason or ""),
+            str(exc),
+            _status_message(exc),
+            _retry_after(exc),
         ) from exc
 
 
