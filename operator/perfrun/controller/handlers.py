@@ -21,9 +21,13 @@ from prometheus_client import Counter, Gauge, Histogram
 from perfrun.api.perfrun import GROUP, PLURAL, VERSION
 from perfrun.api.times import rfc3339
 from perfrun.controller import guard
+from perfrun.controller.analyses import Analyses
+from perfrun.controller.caching import KINDS, run_cache
 from perfrun.controller.janitor import KOPF_FINALIZER, Peering, in_scope, paused, sweep
 from perfrun.controller.reconcile import context_for, reconcile
+from perfrun.controller.schedule import Schedule, wake_at
 from perfrun.controller.settings import OperatorSettings
+from perfrun.kube.cache import Cache
 from perfrun.kube.client import Kube, load_api_client
 from perfrun.kube.errors import is_api_trouble
 
@@ -34,7 +38,7 @@ DIFFBASE_IGNORED = ("spec", "metadata")
 # A deleted PerfRun's handler waits this long for its namespace to go before it hands back to
 # kopf (which logs a retry at ERROR level: a normal teardown should not read like a fault).
 TEARDOWN_WAIT_S = 30.0
-TEARDOWN_POLL_S = 1.0
+TEARDOWN_POLL_S = 0.5  # a look at the cache: no request until it says gone
 
 RUNS_BY_PHASE = Gauge("perfrun_runs", "PerfRuns by phase", ["phase"])
 RECONCILE_ERRORS = Counter("perfrun_reconcile_errors_total", "Reconciles that raised")
@@ -60,6 +64,16 @@ def _kube() -> tuple[Kube, OperatorSettings]:
     """One API client and one settings object per process."""
     settings = OperatorSettings.from_env()
     return Kube(load_api_client(settings.kubeconfig, settings.workers)), settings
+
+
+@functools.cache
+def _io() -> tuple[Cache, Analyses, Schedule]:
+    """The informer cache (its own client: each watch holds a connection), the analysis
+    pool and the tick schedule, one each per process."""
+    kube, settings = _kube()
+    watcher = Kube(load_api_client(settings.kubeconfig, len(KINDS) + 2))
+    schedule = Schedule()
+    return run_cache(kube, watcher), Analyses(settings.analysis_workers, schedule.again), schedule
 
 
 def _writes() -> float:
@@ -113,7 +127,9 @@ def _forget(name: str, uid: str = "") -> None:
     _faults.clear(uid)
 
 
-def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> None:
+def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> bool:
+    """One reconcile; whether it went through (False: a fault of ours, judged again at the
+    next tick)."""
     started = time.monotonic()
     uid = str(body.metadata.uid)
     try:
@@ -123,8 +139,10 @@ def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> None:
         if is_api_trouble(exc):  # an outage passes: kopf retries the tick after its backoff
             raise
         _fault(body, patch, exc, _faults.fault(uid))
+        return False
     else:
         _faults.clear(uid)
+        return True
     finally:
         RECONCILE_SECONDS.observe(time.monotonic() - started)
 
@@ -150,7 +168,8 @@ def _fault(body: kopf.Body, patch: kopf.Patch, exc: Exception, ticks: int) -> No
 
 def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> None:
     kube, settings = _kube()
-    outcome = reconcile(dict(body), kube, settings)
+    cache, analyses, _ = _io()
+    outcome = reconcile(dict(body), kube, settings, reads=cache, analyses=analyses)
     if outcome.retried:  # a passing API error: the status is written, the next tick retries
         RECONCILE_ERRORS.inc()
     if outcome.patch:
@@ -162,32 +181,63 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> None:
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=OperatorSettings.from_env().interval)
 def tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """One reconcile per interval and run; the only writer of a run's status, so two
-    handlers never race on a stale body (a restart resumes from the status)."""
-    _reconcile_into(body, patch)
+    """Each interval, one reconcile of the run when it is due (``schedule``: a change of
+    the PerfRun or in its namespace, a deadline, a resync); the only writer of a run's
+    status, so two handlers never race on a stale body (a restart resumes from the status)."""
+    cache, _analyses, schedule = _io()
+    uid, version = str(body.metadata.uid), str(body.metadata.get("resourceVersion") or "")
+    changes = cache.changes(str(body.status.get("namespace") or ""))
+    now = datetime.now(UTC)
+    if not schedule.due(uid, version, changes, now):
+        return
+    try:
+        went_through = _reconcile_into(body, patch)
+    except Exception:
+        schedule.again(uid)
+        raise
+    if went_through:
+        schedule.done(uid, version, changes, wake_at(dict(body), now))
+    else:
+        schedule.again(uid)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-def teardown(body: kopf.Body, **_: Any) -> None:
-    """`kubectl delete perfrun` returns once the run's namespace is really gone."""
+async def teardown(body: kopf.Body, **_: Any) -> None:
+    """`kubectl delete perfrun` returns once the run's namespace is really gone. A coroutine:
+    while the namespace goes it holds no handler thread (200 deletes at once wait side by
+    side), and it watches the informer cache rather than polling the API server; the
+    finalizer goes only after a GET of the namespace answered 404."""
     kube, settings = _kube()
+    cache, analyses, schedule = _io()
     ctx = context_for(dict(body), settings)
-    namespace = kube.get("v1", "Namespace", ctx.namespace)
-    if namespace is None:
-        _forget(f"{body.metadata.namespace}/{body.metadata.name}", str(body.metadata.uid))
-        return
-    if (namespace.get("status") or {}).get("phase") != "Terminating":
-        kube.delete("v1", "Namespace", ctx.namespace)
-    log.info("teardown of %s: waiting for namespace %s to go", body.metadata.name, ctx.namespace)
+    run = f"{body.metadata.namespace}/{body.metadata.name}"
+    namespace = await asyncio.to_thread(kube.get, "v1", "Namespace", ctx.namespace)
+    if namespace is not None and (namespace.get("status") or {}).get("phase") != "Terminating":
+        await asyncio.to_thread(kube.delete, "v1", "Namespace", ctx.namespace)
+    if namespace is not None:
+        log.info(
+            "teardown of %s: waiting for namespace %s to go", body.metadata.name, ctx.namespace
+        )
+        if not await _gone(kube, cache, ctx.namespace):
+            raise kopf.TemporaryError(
+                f"namespace {ctx.namespace} still there after {TEARDOWN_WAIT_S:g}s; waiting on",
+                delay=2,
+            )
+    _forget(run, str(body.metadata.uid))
+    schedule.forget(str(body.metadata.uid))
+    analyses.forget(str(body.metadata.uid))
+
+
+async def _gone(kube: Kube, cache: Cache, name: str) -> bool:
+    """Whether namespace ``name`` went within TEARDOWN_WAIT_S: the cache says so (no request
+    while it does not), then the API server confirms."""
     deadline = time.monotonic() + TEARDOWN_WAIT_S
     while time.monotonic() < deadline:
-        time.sleep(TEARDOWN_POLL_S)
-        if kube.get("v1", "Namespace", ctx.namespace) is None:
-            _forget(f"{body.metadata.namespace}/{body.metadata.name}", str(body.metadata.uid))
-            return
-    raise kopf.TemporaryError(
-        f"namespace {ctx.namespace} still there after {TEARDOWN_WAIT_S:g}s; waiting on", delay=2
-    )
+        await asyncio.sleep(TEARDOWN_POLL_S)
+        cached = await asyncio.to_thread(cache.get, "v1", "Namespace", name)
+        if cached is None and await asyncio.to_thread(kube.get, "v1", "Namespace", name) is None:
+            return True
+    return False
 
 
 _janitor_scope: list[str] = []

@@ -9,7 +9,7 @@ from typing import Any
 from perfrun.api.status import LoadProgress
 from perfrun.controller.observed import JobState, Observed, PodFailure
 from perfrun.controller.progress import sum_progress
-from perfrun.kube.client import Kube
+from perfrun.kube.cache import Reader
 from perfrun.kube.events import ObjectEvent, failed_creates
 from perfrun.render.context import LABEL_RUN, RunContext
 from perfrun.render.jobs import DATASET_JOB, LOAD_JOB, LOAD_PROGRESS_CONFIGMAP, MIGRATIONS_JOB
@@ -139,7 +139,7 @@ def job_state(job: dict[str, Any] | None) -> JobState | None:
     return JobState()
 
 
-def observe_namespace(kube: Kube, ctx: RunContext) -> Observed:
+def observe_namespace(kube: Reader, ctx: RunContext) -> Observed:
     """Only whether the run's namespace exists: all a finished run needs (one GET)."""
     namespace = kube.get("v1", "Namespace", ctx.namespace)
     if namespace is None:
@@ -148,8 +148,9 @@ def observe_namespace(kube: Kube, ctx: RunContext) -> Observed:
     return Observed(namespace_exists=True, namespace_terminating=terminating)
 
 
-def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> Observed:
-    """One read pass over the run namespace (a handful of LIST calls, no writes)."""
+def observe(kube: Reader, ctx: RunContext, environment: list[dict[str, Any]]) -> Observed:
+    """One read pass over the run namespace (no writes): from the operator's informers when
+    ``kube`` is its cache, else a handful of LIST calls."""
     seen = observe_namespace(kube, ctx)
     if not seen.namespace_exists:
         return Observed(missing=tuple(_key(m) for m in environment))
@@ -193,7 +194,7 @@ def observe(kube: Kube, ctx: RunContext, environment: list[dict[str, Any]]) -> O
     )
 
 
-def load_progress(kube: Kube, ctx: RunContext) -> LoadProgress | None:
+def load_progress(kube: Reader, ctx: RunContext) -> LoadProgress | None:
     """The load pods' reports summed (one GET), once the load Job exists."""
     cm = kube.get("v1", "ConfigMap", LOAD_PROGRESS_CONFIGMAP, ctx.namespace)
     return sum_progress((cm or {}).get("data") or {})

@@ -19,6 +19,7 @@ from perfrun.api.policy import AdminPolicy, violations
 from perfrun.api.status import TERMINAL_PHASES, PerfRunStatus, Phase
 from perfrun.api.times import rfc3339
 from perfrun.api.validate import error_lines
+from perfrun.controller.analyses import Analyses
 from perfrun.controller.apiserver import Endpoints, api_server_endpoints
 from perfrun.controller.machine import Action, Event, Plan, decide, refused
 from perfrun.controller.observe import observe, observe_namespace
@@ -27,6 +28,7 @@ from perfrun.controller.preflight import preflight, rendered_sizes
 from perfrun.controller.refusal import ObjectRefusedError, refusal_of
 from perfrun.controller.settings import OperatorSettings
 from perfrun.controller.status_update import next_status, status_patch
+from perfrun.kube.cache import Reader
 from perfrun.kube.client import Kube
 from perfrun.kube.errors import KubeError
 from perfrun.render import jobs as render_jobs
@@ -87,7 +89,12 @@ def reconcile(
     kube: Kube,
     settings: OperatorSettings,
     now: datetime | None = None,
+    *,
+    reads: Reader | None = None,
+    analyses: Analyses | None = None,
 ) -> ReconcileResult:
+    """``reads``: where the run's namespace is read (the operator's informer cache), else
+    ``kube``; ``analyses``: the pool analyses run in, else in this thread."""
     now = now or datetime.now(UTC)
     try:
         run = PerfRun.model_validate(
@@ -108,9 +115,9 @@ def reconcile(
     if status.phase in (None, Phase.PENDING):
         observed = Observed()
     elif finished:
-        observed = observe_namespace(kube, ctx)
+        observed = observe_namespace(reads or kube, ctx)
     else:
-        observed = observe(kube, ctx, environment)
+        observed = observe(reads or kube, ctx, environment)
     created = body["metadata"].get("creationTimestamp") or rfc3339(now)
     if isinstance(created, datetime):
         created = rfc3339(created)
@@ -126,7 +133,7 @@ def reconcile(
         violations=violations(run.spec, settings.policy, ctx.namespace) if pending else [],
     )
     plan, retried = _carry_out(
-        plan, run, ctx, kube, environment, observed, status, now, settings.policy
+        plan, run, ctx, kube, environment, observed, status, now, settings.policy, analyses=analyses
     )
     new = next_status(status, plan, body["metadata"].get("generation"), now)
     return ReconcileResult(status_patch(status, new), plan.events, plan.phase, retried=retried)
@@ -142,13 +149,18 @@ def _carry_out(
     status: PerfRunStatus,
     now: datetime,
     policy: AdminPolicy,
+    *,
+    analyses: Analyses | None = None,
 ) -> tuple[Plan, str | None]:
     """Run the plan's actions. An object the API server refuses ends the run (ApplyRejected,
     naming it); a passing error (5xx, 429, a timeout) keeps the plan's status -- its deadline
     with it -- and the next reconcile tries again."""
     for action in plan.actions:
         try:
-            _act(action, run, ctx, kube, environment, observed, plan, status, now, policy=policy)
+            _act(
+                action, run, ctx, kube, environment, observed, plan, status, now,
+                policy=policy, analyses=analyses,
+            )  # fmt: skip
         except ObjectRefusedError as exc:
             log.warning("run %s/%s: %s", ctx.perfrun_namespace, ctx.name, exc.refusal.describe())
             return refused(run.spec, now, exc.refusal.describe()), None
@@ -208,6 +220,7 @@ def _act(
     now: datetime,
     *,
     policy: AdminPolicy,
+    analyses: Analyses | None = None,
 ) -> None:
     if action == Action.CREATE_NAMESPACE:
         if kube.get("v1", "Namespace", ctx.namespace) is None:
@@ -226,8 +239,26 @@ def _act(
     elif action == Action.STOP_LOAD:
         kube.delete("batch/v1", "Job", render_jobs.LOAD_JOB, ctx.namespace)
     elif action == Action.ANALYZE:
-        from perfrun.controller.analyze import analyze_run
-
-        plan.updates.update(analyze_run(run, ctx, kube, status, now, policy))
+        plan.updates.update(_analysis(run, ctx, kube, status, now, policy, analyses))
     elif action == Action.DELETE_NAMESPACE:
         kube.delete("v1", "Namespace", ctx.namespace)
+
+
+def _analysis(
+    run: PerfRun,
+    ctx: RunContext,
+    kube: Kube,
+    status: PerfRunStatus,
+    now: datetime,
+    policy: AdminPolicy,
+    analyses: Analyses | None,
+) -> dict[str, object]:
+    """The analysis's status fields: at once without a pool; with one, once the run's
+    analysis there is done (nothing until then: the run stays Analyzing, the tick returns)."""
+    from perfrun.controller.analyze import analyze_run
+
+    if analyses is None:
+        return analyze_run(run, ctx, kube, status, now, policy)
+    window = status.load_window
+    key = (ctx.uid, f"{window.start}/{window.end}" if window else "")
+    return analyses.poll(key, lambda: analyze_run(run, ctx, kube, status, now, policy)) or {}

@@ -82,6 +82,9 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 # kopf runs each run's sync tick in a thread pool: Python's default (CPU count + 4, six on
 # two cores) held every tick of 25 runs in a queue (bench/operator_scale.py).
 DEFAULT_WORKERS = 32
+# Analyses at once (each queries a Prometheus, which may be slow or never answer): their
+# own pool, apart from the handlers' (perfrun.controller.analyses).
+DEFAULT_ANALYSIS_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class OperatorSettings:
     # Threads for the handlers (reconciles, teardowns) at once, and the API client's
     # connections to match (PERFRUN_WORKERS)
     workers: int = DEFAULT_WORKERS
+    # Analyses at once (PERFRUN_ANALYSIS_WORKERS), in their own pool
+    analysis_workers: int = DEFAULT_ANALYSIS_WORKERS
 
     def placement(self) -> Placement:
         """Placement for one run, with the pull secrets as mounted now (a rotated Secret is
@@ -169,4 +174,7 @@ class OperatorSettings:
             api_server_ports=parse_api_server_ports(env.get("PERFRUN_API_SERVER_PORTS", "")),
             policy=AdminPolicy.from_env(env),
             workers=_positive_int(env, "PERFRUN_WORKERS", DEFAULT_WORKERS),
+            analysis_workers=_positive_int(
+                env, "PERFRUN_ANALYSIS_WORKERS", DEFAULT_ANALYSIS_WORKERS
+            ),
         )

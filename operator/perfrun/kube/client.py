@@ -4,8 +4,9 @@ client's errors as :mod:`perfrun.kube.errors` types."""
 
 from __future__ import annotations
 
+import builtins
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from kubernetes import client, config
@@ -68,6 +69,9 @@ class Kube:
         self._lock = threading.Lock()
         self.writes = 0
         self.backoff = backoff
+        # told each object an apply wrote (the API server's answer): an informer's cache
+        # then holds it before its watch event comes
+        self.on_written: Callable[[dict[str, Any]], None] | None = None
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         """One API call, its errors translated, retried on 429/5xx (``perfrun.kube.backoff``)."""
@@ -111,7 +115,10 @@ class Kube:
                 force_conflicts=True,
             ),
         )
-        return dict(result.to_dict())
+        written = dict(result.to_dict())
+        if self.on_written is not None:
+            self.on_written(written)
+        return written
 
     def json_patch(
         self,
@@ -158,6 +165,7 @@ class Kube:
         field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
         resource = self._resource(api_version, kind)
+        fields = {"field_selector": field_selector} if field_selector else {}
         try:
             fields = {"field_selector": field_selector} if field_selector else {}
             result = self._call(
@@ -228,3 +236,36 @@ class Kube:
                 meta["namespace"], body
             ),
         )
+
+    def list_versioned(
+        self, api_version: str, kind: str, label_selector: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Every object of a kind in all namespaces (label-selected), and the list's
+        resourceVersion, from which a watch goes on."""
+        resource = self._resource(api_version, kind)
+        result = self._call(f"list {kind}", lambda: resource.get(label_selector=label_selector))
+        raw = result.to_dict()
+        version = str((raw.get("metadata") or {}).get("resourceVersion") or "")
+        return [dict(item) for item in raw.get("items", [])], version
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_s: int = 300,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(type, object) of each change after ``resource_version``, in all namespaces, until
+        the server ends the watch (``timeout_s``). BOOKMARK events carry only a version. A
+        version too old raises KubeError 410 (relist then)."""
+        resource = self._resource(api_version, kind)
+        with translated():
+            for event in self.dynamic.watch(
+                resource,
+                label_selector=label_selector,
+                resource_version=resource_version,
+                timeout=timeout_s,
+                allow_watch_bookmarks=True,
+            ):
+                yield str(event["type"]), dict(event["raw_object"])

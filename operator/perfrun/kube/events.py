@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from perfrun.kube.client import Kube
+from perfrun.kube.cache import Reader
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class ObjectEvent:
     last_seen: str
 
 
-def failed_creates(kube: Kube, namespace: str) -> list[ObjectEvent]:
+def failed_creates(kube: Reader, namespace: str) -> list[ObjectEvent]:
     """The Warning ``FailedCreate`` Events in ``namespace``, oldest first."""
     items = kube.list("v1", "Event", namespace, field_selector="reason=FailedCreate,type=Warning")
     out = []
