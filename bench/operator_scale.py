@@ -82,6 +82,9 @@ def report(r: ScaleResult) -> str:
         f"  requests (client-side, whole run): total {sum(r.requests.values())}: "
         + ", ".join(f"{k} {v}" for k, v in sorted(verbs.items()))
         + f"; {sum(r.requests.values()) / max(r.wall_s, 1):.1f} req/s",
+        f"  reads (get+list) per run: {r.reads() / r.n:.1f} over its whole life; "
+        f"{r.reads() / r.n / max(r.wall_s, 1):.3f} req/s per run averaged over the wall time; "
+        f"all requests {sum(r.requests.values()) / r.n / max(r.wall_s, 1):.3f} req/s per run",
         rate_line("busy (all ready .. first finished)", *r.busy, r.n),
         rate_line("idle (all finished, before delete)", *r.idle, r.n),
         f"  writes per run: audit {r.writes_per_run():.1f} "

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from perfrun.controller.settings import DEFAULT_WORKERS, OperatorSettings
+from perfrun.controller.settings import (
+    DEFAULT_ANALYSIS_WORKERS,
+    DEFAULT_WORKERS,
+    OperatorSettings,
+)
 from perfrun.kube.client import load_api_client
 
 
@@ -23,6 +27,16 @@ def test_default_and_set(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
     monkeypatch.setenv("PERFRUN_WORKERS", bad)
     with pytest.raises(ValueError, match="PERFRUN_WORKERS"):
+        OperatorSettings.from_env()
+
+
+def test_analysis_workers_default_set_and_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERFRUN_ANALYSIS_WORKERS", raising=False)
+    assert OperatorSettings.from_env().analysis_workers == DEFAULT_ANALYSIS_WORKERS
+    monkeypatch.setenv("PERFRUN_ANALYSIS_WORKERS", "2")
+    assert OperatorSettings.from_env().analysis_workers == 2
+    monkeypatch.setenv("PERFRUN_ANALYSIS_WORKERS", "0")
+    with pytest.raises(ValueError, match="PERFRUN_ANALYSIS_WORKERS"):
         OperatorSettings.from_env()
 
 

@@ -121,6 +121,16 @@ class ScaleResult:
     def writes_per_run(self) -> float:
         return sum(self.audit_writes.values()) / self.n
 
+    def reads(self, counts: Counter[str] | None = None) -> int:
+        """GETs and LISTs (watches not: one long request each, not a poll)."""
+        counts = self.requests if counts is None else counts
+        return sum(v for k, v in counts.items() if k.split()[0] in ("get", "list"))
+
+    def reads_per_run_s(self, window: tuple[float, Counter[str]]) -> float:
+        """Reads per run per second in a window (busy or idle); NaN without one."""
+        seconds, counts = window
+        return self.reads(counts) / seconds / self.n if seconds > 0 else float("nan")
+
     def client_writes(self) -> int:
         return sum(v for k, v in self.requests.items() if k.split()[0] in WRITE_VERBS)
 

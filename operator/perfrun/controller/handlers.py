@@ -112,6 +112,19 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = _kube()[1].workers
 
 
+@kopf.on.startup()
+def start_cache(**_: Any) -> None:
+    """The informers start with the operator (each LISTs its kind, then watches): the first
+    ticks read from the API server only until they synced."""
+    _io()
+
+
+@kopf.on.cleanup()
+def stop_cache(**_: Any) -> None:
+    if _io.cache_info().currsize:
+        _io()[0].stop()
+
+
 def _record(name: str, phase: str | None) -> None:
     with _phases_lock:
         if phase:

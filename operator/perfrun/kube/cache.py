@@ -161,6 +161,9 @@ class Cache:
     def remember(self, obj: dict[str, Any]) -> None:
         """A written object (the API server's answer), seen at once by the next read."""
         kind = (str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
-        informer = self.informer(kind) if kind in self.kinds else None
+        own = parse_selector(self.kinds.get(kind))
+        if own is None or not matches(obj, own):
+            return  # not what its informer selects: its watch would never tell of it again
+        informer = self.informer(kind)
         if informer is not None:
             informer.remember(obj)
