@@ -18,8 +18,9 @@ import pytest
 import yaml
 from tests.support.cluster import KubeCluster
 from tests.support.operator import OperatorProcess
-from tests.support.prometheus import PrometheusServer, host_ip
+from tests.support.prometheus import PrometheusServer
 from tests.support.scale import _condition_time, run_doc
+from tests.support.waiting import host_ip
 
 pytestmark = pytest.mark.cluster
 
