@@ -15,6 +15,7 @@ from tests.support.cluster import KubeCluster
 from perfrun.kube.cache import Cache
 from perfrun.kube.client import Kube, load_api_client
 from perfrun.kube.errors import KubeError
+from perfrun.kube.events import FAILED_CREATES, failed_creates
 from perfrun.kube.informer import Informer
 
 pytestmark = pytest.mark.cluster
@@ -125,5 +126,31 @@ def test_the_cache_reads_the_api_until_synced_and_sees_its_own_writes_at_once(
         # ...and a selector that does not imply the informer's goes to the API server
         everything = cache.list("v1", "ConfigMap", kube_namespace)
         assert {"one", "two", "three"} <= {o["metadata"]["name"] for o in everything}
+    finally:
+        cache.stop()
+
+
+def test_failed_create_events_come_from_a_field_selected_watch(
+    kube: Kube, kube_namespace: str, kube_cluster: KubeCluster
+) -> None:
+    watcher = Kube(load_api_client(str(kube_cluster.kubeconfig)))
+    kinds = {("v1", "Event"): ""}
+    cache = Cache(kube, watcher, kinds, {("v1", "Event"): FAILED_CREATES})
+    involved = _cm(kube_namespace, "owner")
+    kube.apply(involved)
+    try:
+        cache.start()
+        _until("sync", cache.synced)
+        now = "2026-01-01T00:00:00Z"
+        kube.event(involved, "Warning", "FailedCreate", "pods is forbidden: quota", now)
+        kube.event(involved, "Normal", "SuccessfulCreate", "created", now)
+        _until(
+            "the FailedCreate event in the cache",
+            lambda: len(cache.informer(("v1", "Event")).items(kube_namespace)) == 1,  # type: ignore[union-attr]
+        )
+        (seen,) = failed_creates(cache, kube_namespace)
+        assert seen.reason == "FailedCreate" and "forbidden" in seen.message
+        # the same read as from the API server
+        assert failed_creates(kube, kube_namespace) == [seen]
     finally:
         cache.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from perfrun.kube.cache import Cache, Kind
 from perfrun.kube.client import Kube
+from perfrun.kube.events import FAILED_CREATES
 from perfrun.render.context import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
 
 RUN_OBJECTS = f"{LABEL_RUN}"  # every object of a run carries its run label (pods included)
@@ -26,12 +27,15 @@ KINDS: dict[Kind, str] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): RUN_OBJECTS,
     ("v1", "ResourceQuota"): RUN_OBJECTS,
     ("v1", "LimitRange"): RUN_OBJECTS,
+    # the controllers' word on pods they could not create (kube/events.py), cluster-wide
+    ("v1", "Event"): "",
 }
+FIELDS: dict[Kind, str] = {("v1", "Event"): FAILED_CREATES}
 
 
 def run_cache(kube: Kube, watcher: Kube) -> Cache:
     """The cache, its informers started; ``kube`` tells it what it writes."""
-    cache = Cache(kube, watcher, KINDS)
+    cache = Cache(kube, watcher, KINDS, FIELDS)
     kube.on_written = cache.remember
     cache.start()
     return cache

@@ -102,7 +102,9 @@ def sweep(kube: Kube, now: datetime, served: Callable[[str], bool]) -> Swept:
     orphans, strip kopf's finalizer from the Terminating ones an old janitor left it on."""
     swept = Swept()
     ours = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
-    for namespace in kube.list("v1", "Namespace", label_selector=ours):
+    namespaces = kube.list("v1", "Namespace", label_selector=ours)
+    perfruns = _perfruns(kube, namespaces, served)
+    for namespace in namespaces:
         name = namespace["metadata"]["name"]
         owner_ns = (namespace["metadata"].get("labels") or {}).get(LABEL_PERFRUN_NAMESPACE)
         if owner_ns and not served(owner_ns):
@@ -112,7 +114,7 @@ def sweep(kube: Kube, now: datetime, served: Callable[[str], bool]) -> Swept:
             if release(kube, namespace, keep):
                 swept.released.append(name)
             continue
-        reason = judge(kube, namespace, now)
+        reason = judge(kube, namespace, now, perfruns)
         if reason:
             swept.deleted[name] = reason
     swept.reports = sweep_reports(kube, now, served)
@@ -148,13 +150,43 @@ def release(kube: Kube, namespace: dict[str, Any], keep: list[str]) -> bool:
     return True
 
 
-def judge(kube: Kube, namespace: dict[str, Any], now: datetime) -> str | None:
-    """Judge one namespace and delete it when it is an orphan; returns the reason."""
+def _perfruns(
+    kube: Kube, namespaces: list[dict[str, Any]], served: Callable[[str], bool]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The PerfRuns of the served namespaces that own these run namespaces: one LIST per
+    PerfRun namespace, not a GET per run (200 runs: 200 reads every sweep). Listed after the
+    namespaces, so every PerfRun older than its namespace is in it."""
+    owners = {
+        (ns["metadata"].get("labels") or {}).get(LABEL_PERFRUN_NAMESPACE) for ns in namespaces
+    }
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for owner_ns in sorted(o for o in owners if o and served(o)):
+        for perfrun in kube.list(API_VERSION, KIND, owner_ns):
+            meta = perfrun["metadata"]
+            found[(owner_ns, str(meta["name"])[:63])] = perfrun  # as the label holds it
+            found[("uid", str(meta.get("uid")))] = perfrun
+    return found
+
+
+def judge(
+    kube: Kube,
+    namespace: dict[str, Any],
+    now: datetime,
+    perfruns: dict[tuple[str, str], dict[str, Any]] | None = None,
+) -> str | None:
+    """Judge one namespace and delete it when it is an orphan; returns the reason. Its
+    PerfRun from ``perfruns`` (listed by the sweep), else read now."""
     name = namespace["metadata"]["name"]
     labels = namespace["metadata"].get("labels") or {}
     owner_ns = labels.get(LABEL_PERFRUN_NAMESPACE)
     owner = labels.get(LABEL_PERFRUN)
-    perfrun = kube.get(API_VERSION, KIND, owner, owner_ns) if owner and owner_ns else None
+    if not (owner and owner_ns):
+        perfrun = None
+    elif perfruns is not None:  # by the uid it was made for (a name may be cut in the label)
+        uid = (namespace["metadata"].get("annotations") or {}).get(ANNOTATION_PERFRUN_UID)
+        perfrun = perfruns.get(("uid", str(uid))) or perfruns.get((owner_ns, owner))
+    else:
+        perfrun = kube.get(API_VERSION, KIND, owner, owner_ns)
     reason = orphan_reason(namespace, perfrun, now)
     if reason:
         kube.delete("v1", "Namespace", name)

@@ -52,6 +52,10 @@ def parse_selector(text: str | None) -> dict[str, str | None] | None:
     return out
 
 
+def _terms(selector: str | None) -> frozenset[str]:
+    return frozenset(t.strip() for t in (selector or "").split(",") if t.strip())
+
+
 def matches(obj: dict[str, Any], selector: Mapping[str, str | None]) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return all(
@@ -64,10 +68,18 @@ class Cache:
     """Informers for ``kinds`` ({(apiVersion, kind): the label selector every cached object
     carries}), each started on first use (or all at once by ``start``)."""
 
-    def __init__(self, kube: Kube, watcher: Kube, kinds: Mapping[Kind, str]) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        watcher: Kube,
+        kinds: Mapping[Kind, str],
+        fields: Mapping[Kind, str] | None = None,
+    ) -> None:
         self.kube = kube  # for what is not cached
         self.watcher = watcher  # the informers' own client (a watch holds a connection)
         self.kinds = dict(kinds)
+        # a field selector some kinds are watched with (Events: only the reasons wanted)
+        self.fields = dict(fields or {})
         self._informers: dict[Kind, Informer] = {}
         self._changes: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -92,7 +104,14 @@ class Cache:
         with self._lock:
             found = self._informers.get(kind)
             if found is None:
-                found = Informer(self.watcher, kind[0], kind[1], self.kinds[kind], self._note)
+                found = Informer(
+                    self.watcher,
+                    kind[0],
+                    kind[1],
+                    self.kinds[kind] or None,
+                    self._note,
+                    self.fields.get(kind),
+                )
                 self._informers[kind] = found.start()
         return found
 
@@ -140,7 +159,8 @@ class Cache:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        if field_selector:  # not judged here
+        if _terms(field_selector) != _terms(self.fields.get((api_version, kind))):
+            # fields are judged by the server only: from memory when they are the watch's own
             return self.kube.list(api_version, kind, namespace, label_selector, field_selector)
         informer = self._synced((api_version, kind))
         wanted = parse_selector(label_selector)
@@ -155,7 +175,7 @@ class Cache:
             )
         )
         if informer is None or wanted is None or not covered:
-            return self.kube.list(api_version, kind, namespace, label_selector)
+            return self.kube.list(api_version, kind, namespace, label_selector, field_selector)
         return [o for o in informer.items(namespace) if matches(o, wanted)]
 
     def remember(self, obj: dict[str, Any]) -> None:

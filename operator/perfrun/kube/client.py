@@ -238,12 +238,19 @@ class Kube:
         )
 
     def list_versioned(
-        self, api_version: str, kind: str, label_selector: str | None = None
+        self,
+        api_version: str,
+        kind: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> tuple[builtins.list[dict[str, Any]], str]:
-        """Every object of a kind in all namespaces (label-selected), and the list's
-        resourceVersion, from which a watch goes on."""
+        """Every object of a kind in all namespaces (label- and field-selected), and the
+        list's resourceVersion, from which a watch goes on."""
         resource = self._resource(api_version, kind)
-        result = self._call(f"list {kind}", lambda: resource.get(label_selector=label_selector))
+        fields = {"field_selector": field_selector} if field_selector else {}
+        result = self._call(
+            f"list {kind}", lambda: resource.get(label_selector=label_selector, **fields)
+        )
         raw = result.to_dict()
         version = str((raw.get("metadata") or {}).get("resourceVersion") or "")
         return [dict(item) for item in raw.get("items", [])], version
@@ -255,6 +262,7 @@ class Kube:
         resource_version: str,
         label_selector: str | None = None,
         timeout_s: int = 300,
+        field_selector: str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(type, object) of each change after ``resource_version``, in all namespaces, until
         the server ends the watch (``timeout_s``). BOOKMARK events carry only a version. A
@@ -264,6 +272,7 @@ class Kube:
             for event in self.dynamic.watch(
                 resource,
                 label_selector=label_selector,
+                field_selector=field_selector,
                 resource_version=resource_version,
                 timeout=timeout_s,
                 allow_watch_bookmarks=True,

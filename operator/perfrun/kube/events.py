@@ -2,13 +2,16 @@
 the StatefulSet and Job controllers' ``FailedCreate`` (a pod or claim the API server refused
 to create), which no status field of those kinds carries. One LIST with a field selector on
 the run's own namespace; callers read it only while something waits, so it costs nothing
-per tick once all is running. (A watch cache may serve it later: keep callers on this.)"""
+per tick once all is running. The operator's informer cache
+serves it from one cluster-wide watch of these Events (controller/caching.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from perfrun.kube.cache import Reader
+
+FAILED_CREATES = "reason=FailedCreate,type=Warning"
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class ObjectEvent:
 
 def failed_creates(kube: Reader, namespace: str) -> list[ObjectEvent]:
     """The Warning ``FailedCreate`` Events in ``namespace``, oldest first."""
-    items = kube.list("v1", "Event", namespace, field_selector="reason=FailedCreate,type=Warning")
+    items = kube.list("v1", "Event", namespace, field_selector=FAILED_CREATES)
     out = []
     for item in items:
         involved = item.get("involvedObject") or {}

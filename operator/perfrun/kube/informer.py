@@ -66,9 +66,11 @@ class Informer:
         kind: str,
         label_selector: str | None,
         on_change: Callable[[str], None] = lambda _namespace: None,
+        field_selector: str | None = None,
     ) -> None:
         self.kube, self.api_version, self.kind = kube, api_version, kind
         self.label_selector = label_selector
+        self.field_selector = field_selector
         self.on_change = on_change
         self.synced = threading.Event()
         self.relists = 0  # LISTs done (the first, then one per 410 or failed watch)
@@ -137,7 +139,9 @@ class Informer:
         return failures + 1, ""
 
     def _relist(self) -> str:
-        items, version = self.kube.list_versioned(self.api_version, self.kind, self.label_selector)
+        items, version = self.kube.list_versioned(
+            self.api_version, self.kind, self.label_selector, self.field_selector
+        )
         fresh = {_key(o): _slim(o) for o in items}
         with self._lock:
             old, self._store = self._store, fresh
@@ -154,7 +158,7 @@ class Informer:
     def _watch(self, version: str) -> str:
         """Follow one watch to its end; the last version seen."""
         for type_, obj in self.kube.watch(
-            self.api_version, self.kind, version, self.label_selector, WATCH_S
+            self.api_version, self.kind, version, self.label_selector, WATCH_S, self.field_selector
         ):
             if self._stopped.is_set():
                 break
