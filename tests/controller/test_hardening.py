@@ -362,6 +362,22 @@ def test_failed_create_events_of_waiting_statefulsets_and_jobs_are_refusals() ->
     assert refused_creations(events, {}) == ()
 
 
+def test_a_list_map_key_twice_is_a_refusal_though_the_api_server_answers_500() -> None:
+    """Server-side apply answers 500 "failed to create typed patch object" for an object it
+    cannot build (an env name twice): no retry changes it, so it ends the run (it was retried
+    until the TTL)."""
+    message = (
+        "failed to create typed patch object (perf-x/api; apps/v1, Kind=Deployment): "
+        '.spec.template.spec.containers[name="api"].env: duplicate entries for key [name="A"]'
+    )
+    found = refusal_of(
+        {"kind": "Deployment", "metadata": {"name": "api"}}, _api_error(500, message)
+    )
+    assert found is not None and "duplicate entries" in found.describe()
+    outage = _api_error(500, "etcdserver: request timed out")
+    assert refusal_of({"kind": "Deployment", "metadata": {"name": "api"}}, outage) is None
+
+
 def test_a_refused_secret_is_named_but_its_refusal_not_quoted() -> None:
     exc = _api_error(422, 'Secret "db" is invalid: data[password]: Invalid value: "hunter2"')
     found = refusal_of({"kind": "Secret", "metadata": {"name": "db"}}, exc)

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from perfrun.kube.errors import KindNotServedError, KubeError
+from perfrun.kube.errors import TYPED_PATCH_FAILURE, KindNotServedError, KubeError, unbuildable
 
 # Statuses the API server answers for an object it will never accept as it is: invalid (422),
 # malformed or too large (400, 413), forbidden by RBAC, quota or an admission policy (403),
@@ -61,13 +61,19 @@ def api_message(exc: KubeError) -> str:
     return f"{exc.status} {exc.reason}".strip() or "refused"
 
 
+def _untyped(exc: KubeError) -> bool:
+    return unbuildable(exc) or (
+        exc.status == 500 and api_message(exc).startswith(TYPED_PATCH_FAILURE)
+    )
+
+
 def refusal_of(manifest: dict[str, Any], exc: KubeError) -> Refusal | None:
     """The refusal ``exc`` means for ``manifest``; None for a passing error (retry)."""
     kind = str(manifest.get("kind", "?"))
     name = str((manifest.get("metadata") or {}).get("name", "?"))
     if isinstance(exc, KindNotServedError):
         return Refusal(kind, name, None, f"{manifest.get('apiVersion')} {kind} is not served")
-    if exc.status in REFUSED_STATUSES:
+    if exc.status in REFUSED_STATUSES or _untyped(exc):
         if kind == "Secret":  # a refusal may quote the object: never a Secret's
             return Refusal(kind, name, exc.status, f"{exc.reason or 'refused'} (message withheld)")
         return Refusal(kind, name, exc.status, api_message(exc))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from perfrun.kube.errors import KubeError
+from perfrun.kube.errors import KubeError, unbuildable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,7 +37,7 @@ DEFAULT = Backoff()
 
 
 def retried(error: KubeError) -> bool:
-    return error.status in RETRIED_STATUSES
+    return error.status in RETRIED_STATUSES and not unbuildable(error)
 
 
 def with_backoff(

@@ -5,6 +5,8 @@ client's errors as :mod:`perfrun.kube.errors` types."""
 from __future__ import annotations
 
 import builtins
+import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -58,6 +60,22 @@ def _answers_reach_us(api: ApiClient) -> ApiClient:
     return api
 
 
+# Characters YAML does not take raw (outside its printable set, the byte-order mark) or
+# reads as a line break inside a string (NEL, LS, PS: folded, the value changed): sent as
+# JSON escapes, which it reads as written. Everything else goes raw, as UTF-8.
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def apply_body(manifest: dict[str, Any]) -> bytes:
+    """The body of a server-side apply: JSON, which the API server reads as YAML (the apply
+    content type). The client's own ``json.dumps`` escapes a character outside the Basic
+    Multilingual Plane (an emoji) as a surrogate pair, which the API server's YAML reader
+    refuses ("found invalid Unicode character escape code"): so an emoji in a setting or an
+    env value failed the run. Raw UTF-8 it reads."""
+    text = json.dumps(manifest, ensure_ascii=False, separators=(",", ":"))
+    return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
+
+
 class Kube:
     """Thin, typed wrapper over the dynamic client. Counts its writes: the number of API
     writes one PerfRun costs is a figure worth knowing."""
@@ -108,7 +126,7 @@ class Kube:
         result = self._call(
             f"apply {manifest['kind']}/{meta['name']}",
             lambda: resource.server_side_apply(
-                body=manifest,
+                body=apply_body(manifest),
                 name=meta["name"],
                 namespace=meta.get("namespace"),
                 field_manager=FIELD_MANAGER,

@@ -54,6 +54,16 @@ def _status_message(exc: object) -> str:
     return " ".join(message.split()) if isinstance(message, str) else ""
 
 
+# Server-side apply answers 500 when it cannot build the object from the body (a list-map
+# with a key twice, e.g. an env name): an internal error in name only, no retry changes it.
+TYPED_PATCH_FAILURE = "failed to create typed patch object"
+
+
+def unbuildable(exc: KubeError) -> bool:
+    """Whether ``exc`` is the API server failing to build an applied object (see above)."""
+    return exc.status == 500 and exc.detail.startswith(TYPED_PATCH_FAILURE)
+
+
 class KindNotServedError(KubeError):
     """The API server serves no such apiVersion/kind (e.g. a CRD that is not installed)."""
 
