@@ -96,7 +96,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# The API server takes JSON nested up to 10000 levels (in a scenario body, which the schema
+# cannot bound); json, copy and yaml recurse once per level or two, and Python stops at 1000
+# by default: a deep PerfRun then broke kopf's watch stream (the whole operator) and any
+# command reading it. Every level up to the API server's own limit is read; the schema
+# refuses the deep ones with a message (api/load.py MAX_BODY_DEPTH).
+RECURSION_LIMIT = 30_000
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     return int(args.func(args))

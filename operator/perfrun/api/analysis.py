@@ -4,12 +4,22 @@ compared with."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from perfrun.api.base import ApiModel, Rule, exactly_one
 from perfrun.api.environment import LIST_MAP_BY_NAME
-from perfrun.api.types import BaseUrl, DnsLabel, Duration, Percent, Threshold, parse_duration
+from perfrun.api.types import (
+    BaseUrl,
+    DnsLabel,
+    Duration,
+    Percent,
+    PositiveDuration,
+    Threshold,
+    matches,
+    parse_duration,
+)
 
 
 class Metric(StrEnum):
@@ -75,7 +85,7 @@ class PrometheusSource(ApiModel):
         description="An existing Prometheus; needs embedded: false. Either a Service of the "
         "run's own namespace or a URL the cluster admin allows (policy.prometheusUrls).",
     )
-    query_timeout: Duration = Field("10s", description="Timeout of one query.")
+    query_timeout: PositiveDuration = Field("10s", description="Timeout of one query.")
     retries: int = Field(3, ge=0, le=10, description="Retries of a failed query.")
     series: SeriesNames = Field(
         default_factory=SeriesNames,
@@ -93,14 +103,23 @@ class PrometheusSource(ApiModel):
     )
 
 
+# Not empty, not blank: such a gate could only ever be Inconclusive.
+PROMQL_PATTERN = r"^\s*\S[\s\S]*$"
+PromQL = Annotated[
+    str,
+    StringConstraints(max_length=4096),
+    Field(json_schema_extra={"pattern": PROMQL_PATTERN}),
+    matches(PROMQL_PATTERN, "a PromQL expression (it is empty)"),
+]
+
+
 class Gate(ApiModel):
     """A pass/fail judgement on one metric. Missing or empty data never passes."""
 
     name: DnsLabel = Field(description="Name shown in status and reports.")
     metric: Metric | None = Field(None, description="A built-in metric.")
-    promql: str | None = Field(
+    promql: PromQL | None = Field(
         None,
-        max_length=4096,
         description="A custom PromQL expression, evaluated over the load window every step.",
     )
     queue: str | None = Field(
@@ -205,8 +224,10 @@ class AnalysisSpec(ApiModel):
         description="The Prometheus queried.",
         json_schema_extra={"default": {}},
     )
-    step: Duration = Field("15s", description="Resolution of range queries and gate windows.")
-    rate_window: Duration = Field(
+    step: PositiveDuration = Field(
+        "15s", description="Resolution of range queries and gate windows."
+    )
+    rate_window: PositiveDuration = Field(
         "1m",
         description="Window of rate() in time series (at least two scrape intervals); final "
         "numbers use the whole load window instead.",

@@ -10,7 +10,7 @@ from pydantic import Field
 from perfrun.api.base import ApiModel, Rule, exactly_one
 from perfrun.api.environment import LIST_MAP_BY_NAME, Resources
 from perfrun.api.networks import FORBIDDEN_URL_HOST, forbidden_url
-from perfrun.api.types import DnsLabel, Duration, HttpUrl, SqlIdent
+from perfrun.api.types import DnsLabel, Duration, HttpUrl, PositiveDuration, SqlIdent
 
 
 class UniformRange(ApiModel):
@@ -337,7 +337,9 @@ class Dataset(ApiModel):
     synthetic: Synthetic | None = Field(None, description="Generate realistic data.")
     dump: Dump | None = Field(None, description="Restore a golden dump.")
     snapshot: Snapshot | None = Field(None, description="Clone a VolumeSnapshot.")
-    timeout: Duration = Field("30m", description="Fail the run when restoring takes longer.")
+    timeout: PositiveDuration = Field(
+        "30m", description="Fail the run when restoring takes longer."
+    )
     resources: Resources | None = Field(
         None, description="The seed/restore pod's requests and limits (default 250m CPU, 256Mi)."
     )

@@ -17,10 +17,10 @@ from perfrun.api.types import (
     SETTINGS_KEY_PATTERN,
     Cidr,
     DnsLabel,
-    Duration,
     EnvName,
     ImageRef,
     Port,
+    PositiveDuration,
     Quantity,
     ShortText,
     keys_match,
@@ -95,6 +95,7 @@ class Resources(ApiModel):
 # $(NAME), into the same container's own arguments), never into a component's config file:
 # multi-line values such as certificates are allowed, other control characters are not.
 ENV_VALUE_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+RESERVED_ENV_PREFIX = "PERFRUN_"
 
 
 class EnvVar(ApiModel):
@@ -106,6 +107,17 @@ class EnvVar(ApiModel):
         max_length=4096,
         pattern=ENV_VALUE_PATTERN,
         description="Literal value (tab and newline allowed, no other control characters).",
+    )
+
+    __rules__ = (
+        Rule(
+            # the operator sets PERFRUN_RUN_ID (and may set more PERFRUN_ names): a second
+            # entry of a name makes the container's env a list the API server cannot apply
+            cel=f"!self.name.startsWith('{RESERVED_ENV_PREFIX}')",
+            message=f"names starting with {RESERVED_ENV_PREFIX} are set by the operator",
+            check=lambda e: not e.name.startswith(RESERVED_ENV_PREFIX),
+            field_path=".name",
+        ),
     )
 
 
@@ -175,6 +187,7 @@ class Workload(ApiModel):
         default_factory=list,
         max_length=64,
         description="Extra environment; connection settings for components are injected anyway.",
+        json_schema_extra=LIST_MAP_BY_NAME,
     )
     replicas: int = Field(1, ge=0, le=50, description="Number of pods.")
     port: int | None = Field(
@@ -220,8 +233,15 @@ class Migrations(ApiModel):
     image: ImageRef = Field(description="Image holding the migrations, usually the app's image.")
     command: list[ShortText] | None = Field(None, max_length=32, description="Entrypoint override.")
     args: list[ShortText] = Field(default_factory=list, max_length=64, description="Arguments.")
-    env: list[EnvVar] = Field(default_factory=list, max_length=64, description="Extra env.")
-    timeout: Duration = Field("10m", description="Fail the run when migrations take longer.")
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Extra env.",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    timeout: PositiveDuration = Field(
+        "10m", description="Fail the run when migrations take longer."
+    )
     backoff_limit: int = Field(0, ge=0, le=5, description="Retries of a failed migration pod.")
     resources: Resources | None = Field(
         None, description="Container requests and limits (default 100m CPU, 128Mi)."
@@ -277,7 +297,7 @@ class Environment(ApiModel):
     pod_security: Literal["privileged", "baseline", "restricted"] = Field(
         "baseline", description="Pod Security Standard enforced on the namespace."
     )
-    ready_timeout: Duration = Field(
+    ready_timeout: PositiveDuration = Field(
         "10m", description="Fail the run when the environment is not ready within this time."
     )
 

@@ -19,6 +19,7 @@ from perfrun.api.types import (
     DnsLabel,
     Duration,
     ImageRef,
+    PositiveDuration,
     ShortText,
     StatusCode,
     keys_match,
@@ -50,8 +51,34 @@ def unknown_placeholders(value: Any) -> list[str]:
 MAX_BODY_BYTES = 16 * 1024
 
 
+# How deep a body may nest. The API server takes JSON nested 10000 deep; every reader of the
+# body in Python (this validation, the renderer, the load engine) recurses once per level.
+MAX_BODY_DEPTH = 32
+
+
+def _shallow_body(value: Any) -> Any:
+    """Refuses a body nested deeper than ``MAX_BODY_DEPTH`` (walked without recursion, so
+    any depth the API server takes is judged, never a RecursionError)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            raise ValueError(
+                f"the body nests deeper than {MAX_BODY_DEPTH} levels of objects and lists"
+            )
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return value
+
+
 def _small_body(value: Any) -> Any:
-    size = len(json.dumps(value, separators=(",", ":")).encode())
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a number JSON cannot hold (1e400 was read as infinity)
+        raise ValueError("the body holds a number too large for JSON (e.g. 1e400)") from None
+    size = len(text.encode())
     if size > MAX_BODY_BYTES:
         raise ValueError(
             f"the body is {size} bytes as JSON; at most {MAX_BODY_BYTES} bytes are allowed "
@@ -73,7 +100,7 @@ class Budget(ApiModel):
 
     max_rps: int = Field(ge=1, le=1_000_000, description="Requests per second, retries included.")
     max_in_flight: int = Field(ge=1, le=100_000, description="Requests outstanding at once.")
-    max_duration: Duration = Field(description="Wall-clock limit of the load phase.")
+    max_duration: PositiveDuration = Field(description="Wall-clock limit of the load phase.")
     max_accounts_per_minute: int | None = Field(
         None, ge=0, description="Accounts that scenarios may create per minute."
     )
@@ -145,7 +172,9 @@ class Adaptive(ApiModel):
         "(a constant error rate) is reported (constantErrors) and no longer acted on. Retries "
         "come out of the cut rate. abort: stop sending, drain, report.",
     )
-    window: Duration = Field("5s", description="Length of the window the signals are read over.")
+    window: PositiveDuration = Field(
+        "5s", description="Length of the window the signals are read over."
+    )
 
 
 class AccountIds(ApiModel):
@@ -185,7 +214,12 @@ class Scenario(ApiModel):
     headers: dict[str, ShortText] = Field(
         default_factory=dict, max_length=32, description="Headers."
     )
-    body: Annotated[Any, AfterValidator(_known_placeholders), AfterValidator(_small_body)] = Field(
+    body: Annotated[
+        Any,
+        AfterValidator(_shallow_body),
+        AfterValidator(_small_body),
+        AfterValidator(_known_placeholders),
+    ] = Field(
         None,
         description="JSON body template; strings may contain {account}, {uuid}, {seq}; a string "
         "that is exactly {account} or {seq} becomes a number.",
@@ -217,7 +251,7 @@ class LoadSpec(ApiModel):
     parallelism: int = Field(1, ge=1, le=64, description="Load pods; the budget is split exactly.")
     engine: Literal["perfrun"] = Field("perfrun", description="The load engine.")
     image: ImageRef | None = Field(None, description="Load image override.")
-    request_timeout: Duration = Field("10s", description="Per-request timeout.")
+    request_timeout: PositiveDuration = Field("10s", description="Per-request timeout.")
     scenarios: list[Scenario] = Field(
         min_length=1,
         max_length=32,

@@ -12,7 +12,7 @@ from perfrun.api.dataset import Dataset
 from perfrun.api.environment import ComponentKind, Environment
 from perfrun.api.load import LoadSpec
 from perfrun.api.status import PerfRunStatus
-from perfrun.api.types import Duration
+from perfrun.api.types import Duration, PositiveDuration
 
 GROUP = "perfrun.dev"
 VERSION = "v1alpha1"
@@ -42,7 +42,7 @@ def _immutable(section: str) -> Rule:
 class Ttl(ApiModel):
     """How long the run and its namespace may live."""
 
-    max_duration: Duration = Field("2h", description="Hard limit from start; then Expired.")
+    max_duration: PositiveDuration = Field("2h", description="Hard limit from start; then Expired.")
     after_finished: Duration = Field("15m", description="Keep the namespace after a pass.")
     keep_on_failure: Duration = Field(
         "1h", description="Keep the namespace after a failure, for debugging."

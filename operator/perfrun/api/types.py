@@ -163,6 +163,30 @@ Duration = Annotated[
 ]
 
 
+def _check_positive_duration(text: str) -> str:
+    if parse_duration(text) <= 0:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return text
+
+
+# A time a run waits for something or measures over: zero makes no sense (a timeout that
+# always fires, a window with no samples, a deadline already passed).
+PositiveDuration = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    Field(
+        json_schema_extra={
+            "pattern": DURATION_PATTERN,
+            "x-kubernetes-validations": [
+                {"rule": "duration(self) > duration('0s')", "message": "must be longer than zero"}
+            ],
+        }
+    ),
+    AfterValidator(_check_duration),
+    AfterValidator(_check_positive_duration),
+]
+
+
 _POSITIVE_QUANTITY = "a positive Kubernetes quantity like 500m, 2, 512Mi or 20Gi"
 
 
