@@ -320,13 +320,16 @@ def drain_wait(spec: PerfRunSpec) -> float:
     return spec.analysis.drain_horizon_s()
 
 
+ANALYZING_MESSAGE = "querying metrics"
+
+
 def _analyzing(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now: datetime) -> Plan:
     end = status.load_window.end if status.load_window and status.load_window.end else None
     if end and now < parse_time(end) + timedelta(seconds=drain_wait(spec)):
         return Plan(Phase.ANALYZING, "WaitingForDrain", "waiting for queues to drain")
     verdict = status.verdict
     if verdict is None:
-        plan = Plan(Phase.ANALYZING, "Analyzing", "querying metrics")
+        plan = Plan(Phase.ANALYZING, "Analyzing", ANALYZING_MESSAGE)
         plan.actions.append(Action.ANALYZE)
         return plan
     step = ConditionType.GATES_PASSED
@@ -346,7 +349,10 @@ def _analyzing(spec: PerfRunSpec, status: PerfRunStatus, observed: Observed, now
         for r in regressions
         if r.outcome != Verdict.PASSED
     ]
-    message = "; ".join(bad_gates + bad_baseline) or f"verdict {verdict}"
+    # no gate or check to blame (none were set, or the load generator saturated): the
+    # analysis' own reason, which its tick left as the message
+    analysed = status.message if status.message and status.message != ANALYZING_MESSAGE else None
+    message = "; ".join(bad_gates + bad_baseline) or analysed or f"verdict {verdict}"
     if verdict != Verdict.FAILED:
         reason = "Inconclusive"
     elif any(g.outcome == Verdict.FAILED for g in gates):

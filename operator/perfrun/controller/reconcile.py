@@ -239,7 +239,10 @@ def _act(
     elif action == Action.STOP_LOAD:
         kube.delete("batch/v1", "Job", render_jobs.LOAD_JOB, ctx.namespace)
     elif action == Action.ANALYZE:
-        plan.updates.update(_analysis(run, ctx, kube, status, now, policy, analyses))
+        found = _analysis(run, ctx, kube, status, now, policy, analyses)
+        plan.updates.update(found)
+        if isinstance(found.get("message"), str):  # the verdict's reason, until the end
+            plan.message = found["message"]
     elif action == Action.DELETE_NAMESPACE:
         kube.delete("v1", "Namespace", ctx.namespace)
 
