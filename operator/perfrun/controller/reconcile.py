@@ -241,8 +241,9 @@ def _act(
     elif action == Action.ANALYZE:
         found = _analysis(run, ctx, kube, status, now, policy, analyses)
         plan.updates.update(found)
-        if isinstance(found.get("message"), str):  # the verdict's reason, until the end
-            plan.message = found["message"]
+        message = found.get("message")
+        if isinstance(message, str):  # the verdict's reason, until the end
+            plan.message = message
     elif action == Action.DELETE_NAMESPACE:
         kube.delete("v1", "Namespace", ctx.namespace)
 
