@@ -575,7 +575,9 @@ def test_pods_a_statefulset_or_job_cannot_create_fail_the_run_at_once(
     cond = stalled(obj)
     assert obj["status"]["phase"] == "Failed" and cond["reason"] == "FailedCreate", cond
     assert owner in cond["message"] and f"no {value} pods here" in cond["message"], cond
-    assert took < 45, took  # the load Job's own deadline is over 1m (its budget), readyTimeout 10m
+    # the reason says it was the Events (a deadline would read LoadJobFailed/MigrationsFailed or
+    # EnvironmentNotReady); the time only has to stay clear of those deadlines on a busy machine
+    assert took < 90, took
     print(f"{owner}: FailedCreate after {took:.1f}s: {cond['message']}")
     poll_until(
         lambda: (
