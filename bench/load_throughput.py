@@ -141,6 +141,7 @@ def bench_perfrun_open(url: str, rate: int, seconds: int, tmp: Path) -> dict[str
         "sent": doc["attempts"],
         "dropped": doc["dropped"],
         "cpu": cpu,
+        "p50": doc["latencyMs"]["p50"],
         "p99": doc["latencyMs"]["p99"],
     }
 
@@ -172,6 +173,7 @@ def bench_k6_open(k6: Path, url: str, rate: int, seconds: int, tmp: Path) -> dic
         "sent": metrics["http_reqs"]["count"],
         "dropped": dropped,
         "cpu": cpu,
+        "p50": metrics["http_req_duration"].get("p(50)", float("nan")),
         "p99": metrics["http_req_duration"].get("p(99)", float("nan")),
     }
 
@@ -194,13 +196,16 @@ def open_table(results: dict[str, dict[int, dict[str, float]]], seconds: int) ->
     """Side by side per rate: sent/s, dropped, req/CPU-s, p99; then the highest rate each
     sustained (sent >= 99 % of asked and under 1 % dropped)."""
     print("--- open model (arrival rate), same rates, same nginx")
-    print(f"{'tool':<14}{'rate':>8}{'sent/s':>10}{'dropped':>9}{'req/cpu-s':>11}{'p99 ms':>9}")
+    print(
+        f"{'tool':<14}{'rate':>8}{'sent/s':>10}{'dropped':>9}{'req/cpu-s':>11}"
+        f"{'p50 ms':>9}{'p99 ms':>9}"
+    )
     for tool, by_rate in results.items():
         for rate, r in by_rate.items():
             per_cpu = r["sent"] / r["cpu"] if r["cpu"] > 0 else 0.0
             print(
                 f"{tool:<14}{rate:>8}{r['sent'] / seconds:>10.0f}{r['dropped']:>9.0f}"
-                f"{per_cpu:>11.0f}{r['p99']:>9.2f}"
+                f"{per_cpu:>11.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
             )
     for tool, by_rate in results.items():
         ok = [
@@ -290,7 +295,7 @@ def main() -> int:
     ap.add_argument("--k6", type=Path, default=DEFAULT_K6)
     ap.add_argument(
         "--open-rates",
-        default="2000,5000,10000,15000,20000,30000",
+        default="2000,5000,10000,20000,30000,40000,50000",
         help="open-model rates to run the engine and k6 constant-arrival-rate at ('' skips)",
     )
     args = ap.parse_args()
