@@ -173,9 +173,34 @@ def _metric(port: int, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
-def _audit_writes(audit: Path, offset: int, namespaces: set[str]) -> Counter[str]:
+def _audit_files(audit: Path, offset: int, since: float) -> list[tuple[Path, int]]:
+    """(file, offset) to read: the API server rotates its audit log (--audit-log-maxsize),
+    so a long measurement spans the rotated files written since it began, then audit.log
+    (from ``offset`` only when it was not rotated meanwhile). The namespaces are unique to
+    the measurement, so whole rotated files count nothing twice."""
+    rotated = sorted(
+        (
+            p
+            for p in audit.parent.glob(f"{audit.stem}-*{audit.suffix}")
+            if p.stat().st_mtime >= since
+        ),
+        key=lambda p: p.stat().st_mtime,
+    )
+    current = 0 if rotated or audit.stat().st_size < offset else offset
+    return [(p, 0) for p in rotated] + [(audit, current)]
+
+
+def _audit_writes(
+    audit: Path, offset: int, namespaces: set[str], since: float = 0.0
+) -> Counter[str]:
     counts: Counter[str] = Counter()
-    with audit.open("rb") as f:
+    for path, start in _audit_files(audit, offset, since):
+        _count_audit(path, start, namespaces, counts)
+    return counts
+
+
+def _count_audit(path: Path, offset: int, namespaces: set[str], counts: Counter[str]) -> None:
+    with path.open("rb") as f:
         f.seek(offset)
         for raw in f:
             try:
@@ -191,7 +216,6 @@ def _audit_writes(audit: Path, offset: int, namespaces: set[str]) -> Counter[str
             ):
                 sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
                 counts[f"{agent.split('/')[0]} {event['verb']} {ref.get('resource')}{sub}"] += 1
-    return counts
 
 
 class _Operator:
@@ -341,6 +365,42 @@ class _Bench:
         r.reconcile_errors = _metric(self.op.metrics_port, "perfrun_reconcile_errors_total")
 
 
+RUNS_PER_KWOK_NODE = 40  # a minimal run's pods request ~1.2 CPU; a kwok node has 64
+
+
+def ensure_kwok_capacity(cluster: KubeCluster, n: int) -> list[str]:
+    """Extra fake nodes (kwok manages every node with its annotation) so N runs' pods fit:
+    the cluster's one kwok node holds ~50 minimal runs, and more would wait unschedulable
+    until their readyTimeout. Their names, to remove afterwards."""
+    extra = max(0, -(-n // RUNS_PER_KWOK_NODE) - 1)
+    names = [f"kwok-scale-{i}" for i in range(extra)]
+    docs = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "type": "kwok",
+                },
+            },
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "250"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "250"},
+            },
+        }
+        for name in names
+    ]
+    if docs:
+        cluster.apply("\n---\n".join(yaml.safe_dump(d) for d in docs))
+        for name in names:
+            cluster.kubectl("wait", "--for=condition=Ready", f"node/{name}", "--timeout=60s")
+    return names
+
+
 def measure(
     cluster: KubeCluster,
     n: int,
@@ -360,6 +420,8 @@ def measure(
     work.mkdir(parents=True, exist_ok=True)
     result = ScaleResult(n=n, load_seconds=load_seconds, interval=interval or 2.0)
     audit_offset = cluster.audit_log.stat().st_size
+    began = time.time()
+    extra_nodes = ensure_kwok_capacity(cluster, n)
     op = _Operator(cluster, ns, work, interval, env or {})
     result.log = op.log
     result.env = [f"{k}={v}" for k, v in (env or {}).items()]
@@ -376,10 +438,12 @@ def measure(
         op.stop()
         cluster.kubectl("delete", "perfrun", "--all", "-n", ns, "--wait=false", check=False)
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        for node in extra_nodes:
+            cluster.kubectl("delete", "node", node, "--wait=false", check=False)
     result.requests = _counts(op.requests)
     lines = op.log.read_text(errors="replace").splitlines()
     result.error_lines = sum("[ERROR" in line for line in lines)
     result.tick_failures = sum("Timer 'tick' failed" in line for line in lines)
     namespaces = {ns} | bench.run_namespaces
-    result.audit_writes = _audit_writes(cluster.audit_log, audit_offset, namespaces)
+    result.audit_writes = _audit_writes(cluster.audit_log, audit_offset, namespaces, began)
     return result
