@@ -143,12 +143,12 @@ def _forget(name: str, uid: str = "") -> None:
 
 
 def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> bool:
-    """One reconcile; whether it went through (False: a fault of ours, judged again at the
-    next tick)."""
+    """One reconcile; whether it went through (False: a fault of ours or a passing API error
+    met on the way -- the run is judged again at the next tick, not at its next resync)."""
     started = time.monotonic()
     uid = str(body.metadata.uid)
     try:
-        _reconcile_once(body, patch)
+        went_through = _reconcile_once(body, patch)
     except Exception as exc:
         RECONCILE_ERRORS.inc()
         if is_api_trouble(exc):  # an outage passes: kopf retries the tick after its backoff
@@ -157,7 +157,7 @@ def _reconcile_into(body: kopf.Body, patch: kopf.Patch) -> bool:
         return False
     else:
         _faults.clear(uid)
-        return True
+        return went_through
     finally:
         RECONCILE_SECONDS.observe(time.monotonic() - started)
 
@@ -181,7 +181,7 @@ def _fault(body: kopf.Body, patch: kopf.Patch, exc: Exception, ticks: int) -> No
     _faults.clear(uid=str(body.metadata.uid))
 
 
-def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> None:
+def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> bool:
     kube, settings = _kube()
     cache, analyses, _ = _io()
     outcome = reconcile(dict(body), kube, settings, reads=cache, analyses=analyses)
@@ -192,6 +192,7 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> None:
     for event in outcome.events:
         kube.event(dict(body), event.type, event.reason, event.message, rfc3339(datetime.now(UTC)))
     _record(f"{body.metadata.namespace}/{body.metadata.name}", outcome.phase)
+    return not outcome.retried
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=OperatorSettings.from_env().interval)
