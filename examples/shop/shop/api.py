@@ -2,7 +2,7 @@
 
   GET  /healthz                          ready when PostgreSQL, Redis and RabbitMQ answer
   GET  /accounts/{account}               the account (Redis cache in front of PostgreSQL)
-  GET  /accounts/{account}/dashboard     the account with up to 200 projects and their tasks
+  GET  /accounts/{account}/dashboard     the account with up to 500 projects and their open tasks
   GET  /accounts/{account}/tasks         a page of the account's tasks (?after=<task id>)
   POST /accounts/{account}/orders        {"sku": ..., "quantity": n}: 202, the worker completes it
   GET  /orders/{order}                   an order's state: queued or done
@@ -146,8 +146,8 @@ async def account(request: web.Request) -> web.Response:
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    """The account, its first projects and each project's tasks: one join, or (n_plus_one)
-    one query for the projects and one more per project."""
+    """The account, its first projects and each project's open tasks: one join, or
+    (n_plus_one) one query for the projects and one more per project."""
     shop, account_id, route = _shop(request), _account_id(request), _route(request)
     cfg, metrics = shop.cfg, shop.metrics
     async with shop.pool.connection() as conn:
@@ -164,7 +164,7 @@ async def dashboard(request: web.Request) -> web.Response:
                 projects[pid] = {"id": pid, "name": name, "budget": budget, "tasks": []}
             for pid, project in projects.items():
                 cur = await conn.execute(
-                    "SELECT id, priority, done FROM tasks WHERE project_id = %s "
+                    "SELECT id, priority, done FROM tasks WHERE project_id = %s AND NOT done "
                     "ORDER BY priority, id",
                     (pid,),
                 )
@@ -177,7 +177,8 @@ async def dashboard(request: web.Request) -> web.Response:
                 "SELECT p.id, p.name, p.budget, t.id, t.priority, t.done FROM ("
                 " SELECT id, name, budget FROM projects WHERE account_id = %s"
                 " ORDER BY id LIMIT %s) p"
-                " LEFT JOIN tasks t ON t.project_id = p.id ORDER BY p.id, t.priority, t.id",
+                " LEFT JOIN tasks t ON t.project_id = p.id AND NOT t.done"
+                " ORDER BY p.id, t.priority, t.id",
                 (account_id, cfg.dashboard_projects),
             )
             for pid, name, budget, tid, prio, done in await cur.fetchall():

@@ -27,10 +27,10 @@ class Config:
     db_pool_size: int = 10
     cache_ttl_s: int = 300
     page_size: int = 50
-    dashboard_projects: int = 200
+    dashboard_projects: int = 500
     worker_prefetch: int = 32
-    slow_worker_delay_s: float = 0.5
-    hot_row_hold_s: float = 0.1
+    slow_worker_delay_s: float = 1.0
+    hot_row_hold_s: float = 0.2
     lock_timeout: str = "30s"
 
 
@@ -77,9 +77,9 @@ def from_env(env: Mapping[str, str], *, need: tuple[str, ...] = ()) -> Config:
         db_pool_size=_int(env, "SHOP_DB_POOL", 10),
         cache_ttl_s=_int(env, "SHOP_CACHE_TTL", 300),
         page_size=_int(env, "SHOP_PAGE_SIZE", 50),
-        dashboard_projects=_int(env, "SHOP_DASHBOARD_PROJECTS", 200),
+        dashboard_projects=_int(env, "SHOP_DASHBOARD_PROJECTS", 500),
         worker_prefetch=_int(env, "SHOP_WORKER_PREFETCH", 32),
-        slow_worker_delay_s=_float(env, "SHOP_SLOW_WORKER_DELAY", 0.5),
-        hot_row_hold_s=_float(env, "SHOP_HOT_ROW_HOLD", 0.1),
+        slow_worker_delay_s=_float(env, "SHOP_SLOW_WORKER_DELAY", 1.0),
+        hot_row_hold_s=_float(env, "SHOP_HOT_ROW_HOLD", 0.2),
         lock_timeout=env.get("MIGRATE_LOCK_TIMEOUT", "30s"),
     )

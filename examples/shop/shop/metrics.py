@@ -70,6 +70,7 @@ class Metrics:
         """Every labelled series at 0 from the start: a gate reading a counter that never
         moved sees 0, not "no data"."""
         self.db_lock_waits.labels("accounts")
+        self.db_lock_wait_seconds.labels("accounts")
         self.cache_hits.labels("account")
         self.cache_misses.labels("account")
         self.queue_published.labels(queue)
