@@ -19,6 +19,7 @@ import logging
 import random
 import resource
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -132,6 +133,10 @@ class Engine:
         self._stop_event: asyncio.Event | None = None
         # In-flight slots: held from before the rate token until the answer; waiters in order.
         self._slots: Slots[asyncio.Future[None]] = Slots(share.max_in_flight)
+        # Waiters for a rate token, first in first out (True: granted, False: stopped), and
+        # the timer that hands the next token to the oldest when the window admits it.
+        self._token_waiters: deque[asyncio.Future[bool]] = deque()
+        self._token_timer: asyncio.TimerHandle | None = None
         self._in_flight = 0  # slots whose request went out
         self._tasks: set[asyncio.Task[None]] = set()
         self._t0 = 0.0
@@ -152,6 +157,10 @@ class Engine:
             log.info("stopping: %s", reason)
         if self._stop_event is not None:
             self._stop_event.set()
+        while self._token_waiters:
+            waiter = self._token_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
 
     def counters(self) -> Counters:
         """Where the run is now, for a progress report (cheap; off the hot path)."""
@@ -272,6 +281,7 @@ class Engine:
         if (
             slots.held < slots.limit
             and not slots.waiting
+            and not self._token_waiters
             and not self._stopping
             and self.limiter.take(self.clock() - self._t0) == 0.0
         ):
@@ -291,22 +301,65 @@ class Engine:
         if not self._slots.try_take() and not await self._wait_for_slot(deadline):
             return False
         try:
-            while True:
-                if self._stopping:
-                    self._release_slot()
-                    return False
-                now = self._now()
-                wait = self.limiter.take(now)
-                if wait == 0.0:
-                    self._in_flight += 1
-                    return True
-                if deadline is not None and now + wait > deadline:
-                    self._release_slot()
-                    return False
-                await self._sleep(max(wait, MIN_SLEEP_S * 2))
+            granted = await self._token(deadline)
         except asyncio.CancelledError:
             self._release_slot()
             raise
+        if not granted:
+            self._release_slot()
+            return False
+        self._in_flight += 1
+        return True
+
+    async def _token(self, deadline: float | None) -> bool:
+        """A rate token: at once if nobody is waiting and the window admits one, else in
+        turn (first come, first served: no user waits while later ones are sent). False if
+        stopped, or if it cannot be had by ``deadline`` (engine seconds)."""
+        if self._stopping:
+            return False
+        now = self._now()
+        if not self._token_waiters:
+            wait = self.limiter.take(now)
+            if wait == 0.0:
+                return True
+            if deadline is not None and now + wait > deadline:
+                return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._token_waiters.append(waiter)
+        self._hand_tokens()
+        try:
+            if deadline is None:
+                return await waiter
+            return await asyncio.wait_for(asyncio.shield(waiter), max(0.0, deadline - now))
+        except TimeoutError:
+            if waiter.done() and waiter.result():
+                return True  # granted just as the deadline came: it is ours
+            waiter.cancel()  # skipped by the hand-out
+            return False
+        except asyncio.CancelledError:
+            waiter.cancel()  # no-op if granted: that token is spent (the window counts it)
+            raise
+
+    def _hand_tokens(self) -> None:
+        """Give tokens to the oldest waiters while the window admits them; then wake up when
+        it admits the next one."""
+        waiters = self._token_waiters
+        if self._token_timer is not None:
+            self._token_timer.cancel()
+            self._token_timer = None
+        while waiters:
+            head = waiters[0]
+            if head.done():  # gave up (deadline, cancelled)
+                waiters.popleft()
+                continue
+            wait = self.limiter.take(self._now())
+            if wait > 0.0:
+                if wait != float("inf"):
+                    loop = asyncio.get_running_loop()
+                    self._token_timer = loop.call_later(wait, self._hand_tokens)
+                return
+            waiters.popleft()
+            head.set_result(True)
 
     async def _wait_for_slot(self, deadline: float | None) -> bool:
         """Queue for an in-flight slot (a release hands its slot to the first waiter)."""
