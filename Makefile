@@ -51,9 +51,11 @@ crd: venv
 	rm -f charts/perfrun-operator/files/crds/*.yaml
 	cp crds/*.yaml charts/perfrun-operator/files/crds/
 
-# The README's main job: a sample PerfRun against the local cluster, followed to its verdict.
-demo: system-deps venv cluster-build
-	bash e2e/demo.sh
+# The README's main job: the shop (examples/shop) on the local cluster's real node, its
+# baseline run to Passed (promoted), then the same release with n_plus_one to Failed
+# (BaselineRegressed). e2e/demo.sh [example.yaml] follows any one example instead.
+demo: system-deps venv cluster-build images
+	bash e2e/demo-shop.sh n_plus_one
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

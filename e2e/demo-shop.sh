@@ -16,7 +16,14 @@ OUT="${SHOP_DEMO_OUT:-$PWD/reports}"
 PY=.venv/bin/python
 say() { printf '== %s\n' "$*"; }
 
-say "local cluster with its real node (builds on first use)"
+started_all=$SECONDS
+say "images and the local cluster with its real node (built on first use, cached after)"
+build_log="$(mktemp -t perfrun-images.XXXXXX.log)"
+bash e2e/images.sh build >"$build_log" 2>&1 || {
+	cat "$build_log" >&2
+	exit 1
+}
+grep -v ': up to date' "$build_log" >&2 || true # only what was built
 bash e2e/cluster.sh up --with-node >&2
 KUBECONFIG="$(bash e2e/cluster.sh kubeconfig)"
 PATH="$(bash e2e/cluster.sh bin-dir):$PATH"
@@ -66,14 +73,31 @@ follow() {
 
 verdict() {
 	local name="$1"
-	printf '   verdict %s, p99 %s ms, error rate %s, max queue depth %s\n' \
-		"$(field "$name" '{.status.verdict}')" "$(field "$name" '{.status.results.p99Ms}')" \
-		"$(field "$name" '{.status.results.errorRate}')" "$(field "$name" '{.status.results.maxQueueDepth}')"
-	printf '   %s: %s\n' "$(field "$name" '{.status.conditions[?(@.type=="Ready")].reason}')" \
-		"$(field "$name" '{.status.message}' | cut -c1-400)"
+	RUN_JSON="$(kubectl -n "$NS" get perfrun "$name" -o json)" "$PY" - <<'PY'
+import json, os
+st = json.loads(os.environ["RUN_JSON"]).get("status", {})
+r = st.get("results") or {}
+reason = next((c.get("reason") for c in st.get("conditions", []) if c["type"] == "Finished"), "")
+
+
+def num(key, unit=""):
+    v = r.get(key)
+    return "-" if v is None else f"{v:g}{unit}"
+
+
+print(
+    f"   verdict {st.get('verdict')} ({reason}): p99 {num('p99Ms', ' ms')}, "
+    f"{num('requests')} requests at {num('throughputRps', ' req/s')}, "
+    f"error rate {num('errorRate')}, max queue depth {num('maxQueueDepth')}"
+)
+for g in r.get("gates") or []:
+    print(f"   gate {g['name']:<13} {g['outcome']:<7} {g.get('message', '')[:150]}")
+for b in r.get("regressions") or []:
+    print(f"   baseline {b['metric']:<10} {b['outcome']:<7} {b.get('message', '')[:150]}")
+PY
 	mkdir -p "$OUT"
 	.venv/bin/perfrun report "$name" -n "$NS" --format html -o "$OUT/$name.html" >/dev/null 2>&1 &&
-		echo "   report: $OUT/$name.html"
+		echo "   HTML report: $OUT/$name.html"
 }
 
 apply() { # FILE NAME REGRESSIONS
@@ -113,6 +137,9 @@ for regression in "$@"; do
 	apply examples/shop/perfrun-release.yaml "$name" "$value"
 	follow "$name"
 	verdict "$name"
-	[ "$i" -eq $# ] || kubectl -n "$NS" delete perfrun "$name" --timeout=300s >/dev/null
+	kubectl -n "$NS" get perfrun "$name" -o wide | sed 's/^/   /'
+	# the operator stops with this script: nothing may outlive it but the reports
+	kubectl -n "$NS" delete perfrun "$name" --timeout=300s >/dev/null
+	echo "   $name's namespace deleted (its report ConfigMap perfrun-report-$name stays)"
 done
-kubectl -n "$NS" get perfrun -o wide
+say "done in $((SECONDS - started_all))s; HTML reports in $OUT/ (perfrun report NAME -n $NS shows them again)"
