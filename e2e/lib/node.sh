@@ -410,8 +410,11 @@ node_import_images() {
 	mkdir -p "$NODE_DIR/imported"
 	while IFS=$'\t' read -r name ref archive; do
 		[[ -n "$name" && "$name" != \#* ]] || continue
-		stamp="$NODE_DIR/imported/$(basename "$archive")"
-		if [[ -f "$stamp" ]] && ctrx images ls -q | grep -qxF "$ref"; then
+		# one stamp per image name, holding the archive last imported under it: two trees that
+		# build different archives under the same name (a branch's shop image, main's) each get
+		# their own imported, instead of whichever came last
+		stamp="$NODE_DIR/imported/${ref//[^A-Za-z0-9._-]/_}"
+		if [[ "$(cat "$stamp" 2>/dev/null)" == "$archive" ]] && ctrx images ls -q | grep -qxF "$ref"; then
 			continue
 		fi
 		[[ -f "$archive" ]] || die "image archive $archive (of $name in $IMAGES_TSV) is missing"
@@ -424,7 +427,7 @@ node_import_images() {
 			((try < 3)) || die "importing $archive did not create image $ref"
 			log "import of $archive did not take; again ($try)"
 		done
-		touch "$stamp"
+		printf '%s\n' "$archive" >"$stamp"
 	done <"$IMAGES_TSV"
 }
 
