@@ -15,6 +15,21 @@ pytestmark = pytest.mark.services
 
 
 @pytest.mark.parametrize("then", ["stepDown", "holdPreviousStep"])
+def test_three_processes_backing_off_together_settle_under_a_known_capacity(
+    test_server: TestServer, tmp_path: Path, then: str
+) -> None:
+    """One pod, three processes (their ramps start at one instant), each its own window."""
+    test_server.behaviour.status = _refusing_past(100)
+    load: dict[str, Any] = _open(test_server.url, 300, "15s")
+    load["budget"].update(maxRps=400, maxRetries=1)
+    load["adaptive"] = {"window": "1s", "then": then}
+    proc, summary = start_load(tmp_path, load, "--processes", "3")
+    result = finish_load(proc, summary)
+    assert result.returncode == 0, result.stderr
+    _settled_under(test_server, then, result.summary["decisions"], share=0.01)
+
+
+@pytest.mark.parametrize("then", ["stepDown", "holdPreviousStep"])
 def test_three_pods_backing_off_together_settle_under_a_known_capacity(
     test_server: TestServer, tmp_path: Path, then: str
 ) -> None:
