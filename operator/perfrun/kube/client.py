@@ -185,7 +185,6 @@ class Kube:
         resource = self._resource(api_version, kind)
         fields = {"field_selector": field_selector} if field_selector else {}
         try:
-            fields = {"field_selector": field_selector} if field_selector else {}
             result = self._call(
                 f"list {kind}",
                 lambda: resource.get(namespace=namespace, label_selector=label_selector, **fields),
