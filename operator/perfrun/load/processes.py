@@ -33,7 +33,7 @@ from perfrun.api.wire import SUMMARY_VERSION
 from perfrun.kube import summaries as kube_summaries
 from perfrun.load.metrics import serve_merged
 from perfrun.load.progress import Counters
-from perfrun.load.runner import ENV_PROGRESS_FILE, ProgressReporter, emit
+from perfrun.load.runner import ENV_PROGRESS_FILE, ProgressReporter, emit, publish_summary
 from perfrun.load.summary import dumps, merge_processes
 
 log = logging.getLogger("perfrun.load")
@@ -137,15 +137,7 @@ def run_pod(
         progress.final(children)
     text = dumps(result)
     emit(text, summary_path)
-    try:
-        ref = kube_summaries.target_from_env(os.environ)
-        if ref is not None:
-            kube_summaries.write_key(
-                ref, kube_summaries.summary_key(index), text, {"perfrun.dev/part": "load-summary"}
-            )
-            log.info("summary written to ConfigMap %s/%s", ref.namespace, ref.name)
-    except Exception as exc:
-        log.error("could not write the summary ConfigMap: %s", exc)
+    if not publish_summary(text, index):
         code = code or 1
     shutil.rmtree(work, ignore_errors=True)
     return code

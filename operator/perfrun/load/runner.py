@@ -49,6 +49,22 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def publish_summary(text: str, index: int) -> bool:
+    """The pod's summary into the run's ConfigMap (key ``summary-<index>``) when the pod is
+    told one; False when that write failed (the summary is still on stdout and in its file)."""
+    try:
+        ref = kube_summaries.target_from_env(os.environ)
+        if ref is not None:
+            kube_summaries.write_key(
+                ref, kube_summaries.summary_key(index), text, {"perfrun.dev/part": "load-summary"}
+            )
+            log.info("summary written to ConfigMap %s/%s", ref.namespace, ref.name)
+    except Exception as exc:
+        log.error("could not write the summary ConfigMap: %s", exc)
+        return False
+    return True
+
+
 def run(
     spec: LoadSpec,
     *,
@@ -116,15 +132,7 @@ def run(
     if child is not None:
         child.write(engine, metrics)  # the final counts, after the summary
         return code
-    try:
-        ref = kube_summaries.target_from_env(os.environ)
-        if ref is not None:
-            kube_summaries.write_key(
-                ref, kube_summaries.summary_key(index), text, {"perfrun.dev/part": "load-summary"}
-            )
-            log.info("summary written to ConfigMap %s/%s", ref.namespace, ref.name)
-    except Exception as exc:
-        log.error("could not write the summary ConfigMap: %s", exc)
+    if not publish_summary(text, index):
         code = code or 1
     log.info(
         "done: %s, %s requests, %s failed, p99 %sms",
