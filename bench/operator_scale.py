@@ -8,6 +8,9 @@ gone. What is counted how: tests/support/scale.py. Only the local cluster is con
       [--idle 20] [--interval 2] [--json out.json]
 
 The machine is shared: the figures are noisy (load average and nproc are printed).
+apply -> EnvironmentReady includes the test cluster's kube-controller-manager and scheduler
+creating and binding the pods, at the client rate limits e2e/cluster.sh gives them
+(PERFRUN_KCM_QPS, PERFRUN_SCHEDULER_QPS; the upstream defaults would dominate at N=200).
 """
 
 from __future__ import annotations

@@ -44,6 +44,16 @@ SCHEDULER_PORT="${PERFRUN_SCHEDULER_PORT:-20259}"
 KWOK_PORT="${PERFRUN_KWOK_PORT:-20247}"
 KWOK_NODES="${PERFRUN_KWOK_NODES:-1}"
 UP_TIMEOUT="${PERFRUN_UP_TIMEOUT:-180}"
+# Client-side rate limits (requests/s, burst) of kube-controller-manager's controllers (each has
+# its own client: --use-service-account-credentials) and of kube-scheduler. Their defaults (20/30,
+# 50/100) are sized for a cluster that changes slowly; this test cluster gets 200 PerfRuns applied
+# at once (bench/operator_scale.py), and at 20 QPS the deployment and replicaset controllers alone
+# took 34-46 s to create a run's ReplicaSet and pods after the operator had applied them, so
+# apply -> EnvironmentReady measured the controller manager's queue, not the operator.
+KCM_QPS="${PERFRUN_KCM_QPS:-200}"
+KCM_BURST="${PERFRUN_KCM_BURST:-400}"
+SCHEDULER_QPS="${PERFRUN_SCHEDULER_QPS:-200}"
+SCHEDULER_BURST="${PERFRUN_SCHEDULER_BURST:-400}"
 
 # The real node's addresses (e2e/lib/node.sh): <net>.255.1 is the host end of its link and the
 # API server's advertised address (the `kubernetes` Service's endpoint, reachable from pods),
@@ -73,7 +83,8 @@ source "$E2E_DIR/lib/node.sh"
 # (The node has its own stamp: changing e2e/lib/node.sh restarts only the node.)
 config_stamp() {
 	cat "$E2E_DIR/cluster.sh" "$E2E_DIR/kwok-stages.yaml" "$E2E_DIR/lib/common.sh" \
-		"$E2E_DIR/lib/processes.sh" "$E2E_DIR/lib/pki.sh" "$E2E_DIR/lib/controlplane.sh" | sha256sum | cut -d' ' -f1
+		"$E2E_DIR/lib/processes.sh" "$E2E_DIR/lib/pki.sh" "$E2E_DIR/lib/controlplane.sh" \
+		<(printf '%s\n' "$KCM_QPS" "$KCM_BURST" "$SCHEDULER_QPS" "$SCHEDULER_BURST") | sha256sum | cut -d' ' -f1
 }
 
 config_current() {

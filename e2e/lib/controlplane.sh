@@ -135,6 +135,7 @@ EOF
 		--cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
 		--service-cluster-ip-range 10.96.0.0/16 --cluster-name perfrun-e2e \
 		--enable-hostpath-provisioner \
+		--kube-api-qps "$KCM_QPS" --kube-api-burst "$KCM_BURST" \
 		--leader-elect=false --profiling=false --v 1
 	start_process kube-scheduler "$(bin_path kube-scheduler)" \
 		--kubeconfig "$RUN_DIR/scheduler.kubeconfig" \
@@ -142,6 +143,7 @@ EOF
 		--authorization-kubeconfig "$RUN_DIR/scheduler.kubeconfig" \
 		--bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" \
 		--tls-cert-file "$pki/scheduler-serving.crt" --tls-private-key-file "$pki/scheduler-serving.key" \
+		--kube-api-qps "$SCHEDULER_QPS" --kube-api-burst "$SCHEDULER_BURST" \
 		--leader-elect=false --profiling=false --v 1
 	start_process kwok "$(bin_path kwok)" \
 		--kubeconfig "$RUN_DIR/kwok.kubeconfig" \
