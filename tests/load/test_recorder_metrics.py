@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
@@ -19,6 +19,7 @@ from perfrun.cli import main
 from perfrun.load.histograms import (
     HIGHEST_US,
     LOWEST_US,
+    add_counts,
     bucket_floor,
     latency_ms,
     new_histogram,
@@ -36,6 +37,33 @@ def test_bucket_floor_is_the_hdr_lowest_equivalent_value(us: int) -> None:
 
 
 _LAYOUT = new_histogram()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(
+        st.one_of(st.integers(-5, 3000), st.integers(LOWEST_US, 2 * HIGHEST_US)),
+        st.integers(1, 1000),
+        max_size=40,
+    ),
+    st.lists(st.integers(LOWEST_US, HIGHEST_US), max_size=5),
+)
+def test_add_counts_is_one_record_value_per_entry(
+    counts: dict[int, int], before: list[int]
+) -> None:
+    fast, slow = new_histogram(), new_histogram()
+    for v in before:  # a histogram that holds values already
+        fast.record_value(v)
+        slow.record_value(v)
+    add_counts(fast, counts)
+    for us, n in counts.items():
+        slow.record_value(min(max(us, LOWEST_US), HIGHEST_US), n)
+    assert bytes(fast.counts) == bytes(slow.counts)  # every bucket (the arrays' raw bytes)
+    assert fast.get_total_count() == slow.get_total_count()
+    assert (fast.get_min_value(), fast.get_max_value()) == (
+        slow.get_min_value(),
+        slow.get_max_value(),
+    )  # same buckets, count, min and max: every percentile and the mean are the same
 
 
 def test_batched_recording_equals_one_record_per_request_and_the_total_is_their_sum() -> None:

@@ -4,7 +4,7 @@ and histograms from many pods add up exactly (same bucket layout everywhere)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from hdrh.histogram import HdrHistogram
 
@@ -27,6 +27,29 @@ def bucket_floor(value: int) -> int:
     Values in the same bucket can then be recorded with one ``record_value(v, n)``."""
     shift = (value | _SUB_BUCKET_MASK).bit_length() - _SUB_BUCKET_BITS
     return value >> shift << shift
+
+
+def add_counts(hist: HdrHistogram, counts: Mapping[int, int]) -> None:
+    """Add ``{µs: how many}`` to ``hist``, clamped into its range: exactly what one
+    ``record_value(us, n)`` per entry does, at a fraction of the cost (that call is ~3 µs of
+    Python; here a value under 2048 µs is its own index and the totals are set once). The
+    engine's hot path appends latencies and its flushes add them up with this."""
+    if not counts:
+        return
+    arr = hist.counts
+    total = 0
+    for us, n in counts.items():
+        if us < _SUB_BUCKET_COUNT:
+            arr[us if us >= LOWEST_US else LOWEST_US] += n
+        else:
+            v = us if us <= HIGHEST_US else HIGHEST_US
+            b = (v | _SUB_BUCKET_MASK).bit_length() - _SUB_BUCKET_BITS
+            arr[((b + 1) << _HALF_MAGNITUDE) + (v >> b) - _HALF_COUNT] += n
+        total += n
+    hist.total_count += total
+    lo, hi = min(counts), max(counts)
+    hist.min_value = min(hist.min_value, min(max(lo, LOWEST_US), HIGHEST_US))
+    hist.max_value = max(hist.max_value, min(max(hi, LOWEST_US), HIGHEST_US))
 
 
 def record_seconds(hist: HdrHistogram, seconds: float) -> None:
@@ -91,4 +114,7 @@ if _LAYOUT.unit_magnitude != 0:  # pragma: no cover - LOWEST_US is 1
     raise RuntimeError("bucket_floor assumes a lowest trackable value of 1")
 _SUB_BUCKET_MASK: int = _LAYOUT.sub_bucket_mask
 _SUB_BUCKET_BITS: int = _LAYOUT.sub_bucket_half_count_magnitude + 1
+_SUB_BUCKET_COUNT: int = _LAYOUT.sub_bucket_count
+_HALF_MAGNITUDE: int = _LAYOUT.sub_bucket_half_count_magnitude
+_HALF_COUNT: int = _LAYOUT.sub_bucket_half_count
 del _LAYOUT

@@ -2,10 +2,10 @@
 failures by kind, and the current adaptive window. No I/O.
 
 The hot path only bumps integers and appends each latency (whole microseconds) to a list per
-scenario and status class; :meth:`Recorder.flush` (the engine calls it every second, every
-window and at the end) moves them into the HDR histograms — one ``record_value(v, n)`` per
-bucket touched — and into the Prometheus metrics. Nothing is lost or approximated: the
-histograms hold exactly what one ``record_value`` per request would have recorded. The
+scenario and status class; :meth:`Recorder.flush` (the engine calls it every 100 ms, every
+window and at the end) counts them and adds the counts into the HDR histograms
+(``histograms.add_counts``) and into the Prometheus metrics. Nothing is lost or approximated:
+the histograms hold exactly what one ``record_value`` per request would have recorded. The
 overall histogram is the sum of the scenarios' (same bucket layout, so exact)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Protocol
 from hdrh.histogram import HdrHistogram
 
 from perfrun.load.adaptive import WindowSignals
-from perfrun.load.histograms import HIGHEST_US, LOWEST_US, bucket_floor, new_histogram
+from perfrun.load.histograms import add_counts, new_histogram
 from perfrun.load.status import ERROR_CLASS, STATUS_CLASSES, class_index
 
 
@@ -206,9 +206,8 @@ class Recorder:
                 counts = Counter(values)
                 if metrics is not None:
                     metrics.observe_us(i, cls, counts)
-                for v, n in _floors(counts).items():
-                    s.hist.record_value(v, n)
-                    window.record_value(v, n)
+                add_counts(s.hist, counts)
+                add_counts(window, counts)
             if metrics is not None:
                 by_class = [0] * len(STATUS_CLASSES)
                 for code, n in s.codes.items():
@@ -269,16 +268,5 @@ class Recorder:
         return out
 
 
-def _floors(counts: Counter[int]) -> dict[int, int]:
-    """{bucket floor: how many} of {µs: how many}, clamped into the histogram's range: one
-    ``record_value`` per HDR bucket, not per distinct microsecond value."""
-    floors: dict[int, int] = {}
-    for us, n in counts.items():
-        v = bucket_floor(LOWEST_US if us < LOWEST_US else HIGHEST_US if us > HIGHEST_US else us)
-        floors[v] = floors.get(v, 0) + n
-    return floors
-
-
 def _record_batch(hist: HdrHistogram, values: list[int]) -> None:
-    for v, n in _floors(Counter(values)).items():
-        hist.record_value(v, n)
+    add_counts(hist, Counter(values))
