@@ -9,7 +9,10 @@ against an older second than the one it really went out in.
 The per-request path is kept lean on purpose (see ``bench/load_throughput.py``): requests are
 prepared bytes, the slot and the token are taken without awaiting when they are free, the
 recorder bumps integers and appends the latency, and histograms and metrics are updated in
-bulk off the hot path."""
+bulk off the hot path. The open model's first attempt is not a task: it goes out on an idle
+connection from the send loop and its answer is recorded by a callback from the protocol
+(:meth:`Engine._answered`); only a request that needs more (a new connection, a retry) becomes
+a task running :meth:`Engine._request`."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import random
 import resource
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,11 +142,17 @@ class Engine:
         self._token_timer: asyncio.TimerHandle | None = None
         self._in_flight = 0  # slots whose request went out
         self._tasks: set[asyncio.Task[None]] = set()
+        # The open model's first attempts out on a connection with a callback, not a task
+        # (see ``_fire``); the drain waits for them too, and they end "cancelled" at the end.
+        self._outstanding = 0
+        self._drained: asyncio.Future[None] | None = None
+        self._cancelling = False
         self._t0 = 0.0
         self._started = False
         self._reachable = False
         self._last_error: str | None = None
         self._client = Client(self.origin, self.request_timeout_s)
+        self._on_answer = self._answered  # one bound method for every callback
         if metrics is not None:
             metrics.track_in_flight(lambda: float(self._in_flight))
 
@@ -217,6 +226,7 @@ class Engine:
             background = (windows, flusher, watchdog)
             for t in (*background, *self._tasks):
                 t.cancel()
+            self._cancel_outstanding()
             await asyncio.gather(*background, *self._tasks, return_exceptions=True)
             await self._client.close()
         duration = self.clock() - self._t0
@@ -415,35 +425,54 @@ class Engine:
         account = self.accounts.pick() if self.accounts is not None else None
         return Values(account=account, seq=seq)
 
-    async def _request(self, sc: CompiledScenario, intended: float, step: int | None) -> None:
-        """One logical request with its retries; holds a slot (taken by the caller) for the
-        first attempt. Latency runs from ``intended`` to the last answer."""
-        i = sc.index
-        data = self._fixed[i]
+    def _data(self, sc: CompiledScenario) -> bytes:
+        """The request's bytes (fixed for a scenario without templates)."""
+        data = self._fixed[sc.index]
         if data is None:
             values = self._values()
-            data = self._makers[i].build(sc.render_path(values), sc.render_body(values))
+            data = self._makers[sc.index].build(sc.render_path(values), sc.render_body(values))
+        return data
+
+    async def _request(
+        self,
+        sc: CompiledScenario,
+        intended: float,
+        step: int | None,
+        data: bytes | None = None,
+        first: tuple[int | None, str | None] | None = None,
+    ) -> None:
+        """One logical request with its retries; holds a slot (taken by the caller) for the
+        first attempt, unless ``first`` is given: the (status, error kind) of a first attempt
+        already made (and its slot released) by the open model's callback path. Latency runs
+        from ``intended`` to the last answer."""
+        i = sc.index
+        if data is None:
+            data = self._data(sc)
         head_only = self._makers[i].head_only
         status: int | None = None
         error: str | None = None
         attempt = 0
         try:
             while True:
-                if step is not None:
-                    self._step_sent[step] += 1
-                try:
-                    status = await self._client.send(data, head_only)
-                except HttpError as exc:
-                    status, error = None, exc.kind
-                    self._last_error = f"{exc.kind}: {exc.message}"
-                finally:
-                    self._release()
-                if status is not None:
-                    self._reachable = True
-                    if attempt == 0 and status not in RETRY_STATUSES:
-                        # answered at the first attempt: one call records it all
-                        self.recorder.answered(i, status, self._now() - intended, sc.ok(status))
-                        return
+                if first is not None:
+                    (status, error), first = first, None
+                else:
+                    if step is not None:
+                        self._step_sent[step] += 1
+                    try:
+                        status, error = await self._client.send(data, head_only), None
+                    except HttpError as exc:
+                        status, error = None, exc.kind
+                        self._last_error = f"{exc.kind}: {exc.message}"
+                    finally:
+                        self._release()
+                    if status is not None:
+                        self._reachable = True
+                        if attempt == 0 and status not in RETRY_STATUSES:
+                            # answered at the first attempt: one call records it all
+                            latency = self._now() - intended
+                            self.recorder.answered(i, status, latency, sc.ok(status))
+                            return
                 self.recorder.attempt(i, status, error, retry=attempt > 0)
                 retry = status is None or status in RETRY_STATUSES
                 if not retry or attempt >= self.max_retries or self._stopping:
@@ -467,6 +496,52 @@ class Engine:
         ok = status is not None and sc.ok(status)
         self.recorder.complete(i, latency, ok, status)
 
+    def _fire(self, sc: CompiledScenario, intended: float, step: int) -> None:
+        """The open model's send (a slot and a token are held): on an idle connection with
+        :meth:`_answered` as its callback, else (no idle connection) as a task that opens
+        one."""
+        data = self._data(sc)
+        if self._client.try_send(
+            data, self._makers[sc.index].head_only, self._on_answer, (sc, intended, data)
+        ):
+            self._step_sent[step] += 1
+            self._outstanding += 1
+            return
+        self._spawn(self._request(sc, intended, step, data))
+
+    def _answered(
+        self,
+        token: tuple[CompiledScenario, float, bytes],
+        status: int,
+        error: HttpError | None,
+    ) -> None:
+        """The end of an attempt sent by :meth:`_fire` (called from the protocol): recorded
+        here when it is final, else a task takes the request on to its retries."""
+        sc, intended, data = token
+        self._release()
+        self._outstanding -= 1
+        if not self._outstanding and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        if error is None:
+            self._reachable = True
+            if status not in RETRY_STATUSES:
+                self.recorder.answered(sc.index, status, self._now() - intended, sc.ok(status))
+                return
+            first: tuple[int | None, str | None] = (status, None)
+        elif self._cancelling:
+            self.recorder.incomplete(sc.index, "cancelled")
+            return
+        else:
+            self._last_error = f"{error.kind}: {error.message}"
+            first = (None, error.kind)
+        self._spawn(self._request(sc, intended, None, data, first))
+
+    def _cancel_outstanding(self) -> None:
+        """End the callback path's attempts still out (counted "cancelled", as a cancelled
+        task's request is)."""
+        self._cancelling = True
+        self._client.fail_pending("disconnected", "cancelled")
+
     def _retry_creation_ok(self, sc: CompiledScenario) -> bool:
         spec = sc.spec
         if not (spec.creates_accounts or spec.creates_rows):
@@ -476,8 +551,8 @@ class Engine:
         self.recorder.creation_limited(sc.index)
         return False
 
-    def _spawn(self, sc: CompiledScenario, intended: float, step: int | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._request(sc, intended, step))
+    def _spawn(self, request: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(request)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -504,7 +579,7 @@ class Engine:
             _, step, rate = found
             pace = min(float(rate), self._pace_cap)
             t = slots.next(pace)
-            if step_at(self.steps, t) != step:
+            if t >= self.steps[step].end:  # the step is over (t never precedes its start)
                 continue
             now = self._now()
             if t > now + EARLY_S:
@@ -534,7 +609,7 @@ class Engine:
             sent = self._now()
             ledger.sent(step, sent - t)
             # A send early (by at most EARLY_S) counts its latency from the send.
-            self._spawn(sc, min(t, sent), step)
+            self._fire(sc, min(t, sent), step)
             t = slots.next(pace)
         # Slots that were due but never went out (stopped or aborted).
         now = min(self._now(), self._ramp_end)
@@ -605,13 +680,18 @@ class Engine:
 
     async def _drain(self, deadline: float) -> None:
         """Let in-flight requests finish, up to the drain timeout and never past maxDuration."""
-        if not self._tasks:
+        if not self._tasks and not self._outstanding:
             return
         limit = min(self.drain_timeout_s, max(0.0, deadline - self._now()))
+        loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*self._tasks, return_exceptions=True), timeout=limit
-            )
+            async with asyncio.timeout(limit):
+                while self._tasks or self._outstanding:
+                    if self._tasks:
+                        await asyncio.gather(*self._tasks, return_exceptions=True)
+                    else:
+                        self._drained = loop.create_future()
+                        await self._drained
 
     async def _deadline(self, deadline: float) -> None:
         """maxDuration is a hard wall: stop sending and cancel what is still out."""
@@ -619,6 +699,7 @@ class Engine:
         self.stop("deadline")
         for t in list(self._tasks):
             t.cancel()
+        self._cancel_outstanding()
 
     async def _flusher(self) -> None:
         """Pending latencies into the histograms and the metrics, every FLUSH_S."""

@@ -7,6 +7,10 @@ bookkeeping, not the client, decides its throughput per core. It does only what 
 needs: send a prepared request, wait for the status line and the end of the response (the
 body is parsed and dropped), reuse the connection when the server allows it.
 
+Two ways to send: ``await send(...)`` (a future per exchange, for callers that are coroutines)
+and ``try_send(..., done, token)``, which calls ``done(token, status, error)`` from the
+protocol when the answer is complete (no future, no task: the open model's hot path).
+
 Errors come out as :class:`HttpError` with a kind the summary counts: ``connect`` (refused,
 unresolvable, connect timeout), ``timeout`` (no complete answer within the request timeout),
 ``disconnected`` (the server closed or reset the connection before answering) and
@@ -19,7 +23,7 @@ import contextlib
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeAlias, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -27,6 +31,10 @@ import httptools
 USER_AGENT = "perfrun-load"
 # Methods whose request always carries a Content-Length (0 without a body), as browsers do.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+# Called once per exchange: (token, status, None) with the answer's status, or (token, 0, error).
+Done: TypeAlias = Callable[[Any, int, "HttpError | None"], None]
 
 
 class HttpError(Exception):
@@ -105,24 +113,27 @@ class RequestBytes:
 
 
 class _Conn(asyncio.Protocol):
-    """One keep-alive connection; at most one exchange at a time (no pipelining)."""
+    """One keep-alive connection; at most one exchange at a time (no pipelining). An
+    exchange in progress has ``done`` set; it is called exactly once."""
 
     __slots__ = (
         "client",
         "deadline",
+        "done",
         "head_only",
         "headers_done",
         "open",
         "parser",
+        "token",
         "transport",
-        "waiter",
     )
 
     def __init__(self, client: Client) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[int] | None = None
+        self.done: Done | None = None
+        self.token: Any = None
         self.deadline = 0.0
         self.head_only = False
         self.headers_done = False
@@ -143,17 +154,15 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
         self.client._lost(self)
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+        if self.done is None:
             return
-        self.waiter = None
         if self.headers_done and not self.parser.should_keep_alive():
             # An answer without a length ends when the server closes the connection.
-            waiter.set_result(self.parser.get_status_code())
+            self._finish(self.parser.get_status_code(), None)
             return
         why = f": {exc}" if exc else ""
-        waiter.set_exception(
-            HttpError("disconnected", f"the server closed the connection before answering{why}")
+        self._finish(
+            0, HttpError("disconnected", f"the server closed the connection before answering{why}")
         )
 
     # --- httptools callbacks --------------------------------------------------------------
@@ -169,13 +178,19 @@ class _Conn(asyncio.Protocol):
 
     # --- exchange -------------------------------------------------------------------------
 
-    def start(self, data: bytes, head_only: bool, deadline: float) -> asyncio.Future[int]:
-        waiter = self.waiter = self.client.new_future()
+    def start(self, data: bytes, head_only: bool, deadline: float, done: Done, token: Any) -> None:
+        self.done = done
+        self.token = token
         self.head_only = head_only
         self.deadline = deadline
         assert self.transport is not None
         self.transport.write(data)
-        return waiter
+
+    def _finish(self, status: int, error: HttpError | None) -> None:
+        done, token = self.done, self.token
+        self.done = self.token = None
+        if done is not None:
+            done(token, status, error)
 
     def _complete(self) -> None:
         parser = self.parser
@@ -183,21 +198,24 @@ class _Conn(asyncio.Protocol):
         self.headers_done = False
         if status < 200 and status != 101:
             return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
-        waiter = self.waiter
-        self.waiter = None
         if self.head_only:
             # The answer to HEAD has no body whatever its Content-Length says; llhttp would
             # wait for one, so the next answer gets a fresh parser.
             self.parser = httptools.HttpResponseParser(self)
-        if waiter is None:
+        if self.done is None:
             self._close()  # an answer nobody asked for: the connection is out of step
             return
         if parser.should_keep_alive():
             self.client.idle.append(self)
         else:
             self._close()
-        if not waiter.done():
-            waiter.set_result(status)
+        self._finish(status, None)
+
+    def abandon(self) -> None:
+        """Nobody will read the answer: drop the connection without telling anyone, so the
+        server stops working on a request that no longer holds a slot here."""
+        self.done = self.token = None
+        self._fail("disconnected", "cancelled")
 
     def _close(self) -> None:
         self.open = False
@@ -209,10 +227,18 @@ class _Conn(asyncio.Protocol):
         self.open = False
         if self.transport is not None:
             self.transport.abort()
-        waiter = self.waiter
-        self.waiter = None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(HttpError(kind, message))
+        if self.done is not None:
+            self._finish(0, HttpError(kind, message))
+
+
+def _resolve(future: asyncio.Future[int], status: int, error: HttpError | None) -> None:
+    """``Done`` for :meth:`Client.send`: the exchange's outcome into its future."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(status)
 
 
 def _no_loop(*_: Any) -> NoReturn:
@@ -250,33 +276,51 @@ class Client:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
         for conn in list(self._conns):
-            conn.waiter = None  # whoever waited for it was cancelled already
-            conn._fail("disconnected", "client closed")
+            conn.abandon()  # whoever waited for it was cancelled already
         self.idle.clear()
 
     async def send(self, data: bytes, head_only: bool = False) -> int:
         """Send one prepared request; its status code, or HttpError."""
-        idle = self.idle
-        conn: _Conn | None = None
-        while idle:
-            conn = idle.pop()
-            if conn.open:
-                deadline = self._time() + self.timeout_s
-                break
-            conn = None
+        conn = self._idle()
         if conn is None:
-            deadline = self._time() + self.timeout_s
             conn = await self._connect()
             if not conn.open:
                 raise HttpError("disconnected", "the server closed the connection at once")
+        future = self.new_future()
+        conn.start(data, head_only, self._time() + self.timeout_s, _resolve, future)
         try:
-            return await conn.start(data, head_only, deadline)
+            return await future
         except asyncio.CancelledError:
             # Nobody will read the answer: drop the connection, so the server stops working
             # on a request that no longer holds a slot here.
-            conn.waiter = None
-            conn._fail("disconnected", "cancelled")
+            conn.abandon()
             raise
+
+    def try_send(self, data: bytes, head_only: bool, done: Done, token: Any) -> bool:
+        """Send on an idle connection if there is one (False, nothing sent, if not): the
+        answer or the error comes back as ``done(token, status, error)``, called once from
+        the protocol (the loop's callback), or with an error by :meth:`fail_pending`."""
+        conn = self._idle()
+        if conn is None:
+            return False
+        conn.start(data, head_only, self._time() + self.timeout_s, done, token)
+        return True
+
+    def fail_pending(self, kind: str, message: str) -> int:
+        """End every exchange in progress with an error (and drop its connection); returns
+        how many there were."""
+        pending = [conn for conn in self._conns if conn.done is not None]
+        for conn in pending:
+            conn._fail(kind, message)
+        return len(pending)
+
+    def _idle(self) -> _Conn | None:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if conn.open:
+                return conn
+        return None
 
     async def warm(self, count: int, within_s: float) -> int:
         """Open up to ``count`` connections ahead of the load (idle, ready for it), so the
@@ -326,5 +370,5 @@ class Client:
             await asyncio.sleep(tick)
             now = self._time()
             for conn in list(self._conns):
-                if conn.waiter is not None and conn.deadline <= now:
+                if conn.done is not None and conn.deadline <= now:
                     conn._fail("timeout", self._timeout_text)
