@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -81,12 +82,24 @@ def test_a_breach_cuts_to_under_what_the_target_handled_then_settles() -> None:
     d = ctl.observe(_window(200, refused_above=100), 1, 200)
     assert d is not None and d.action == "stepDown" and (d.from_rate, d.to_rate) == (200, 90)
     assert ctl.rate(200) == 90.0
-    # the next window is not judged (answers to the old rate are still coming in)
-    assert ctl.observe(_window(200, refused_above=100), 1, 200) is None
+    # the next window is not judged (answers to the old rate are still coming in) ...
+    assert ctl.observe(_window(100, refused_above=95), 1, 200) is None
     assert ctl.rate(200) == 90.0
+    assert ctl.observe(_window(90), 1, 200) is None  # probes up from here
+    assert ctl.rate(200) == 94.0
 
 
-def test_clean_windows_probe_up_additively_and_the_ramp_bounds_it() -> None:
+def test_a_cut_that_was_too_small_is_cut_again_without_waiting() -> None:
+    """E.g. three pods, each of which saw the target half idle in its first window."""
+    ctl = _controller("stepDown")
+    ctl.observe(_window(100, refused_above=60), 1, 100)
+    assert ctl.rate(100) == 54.0
+    d = ctl.observe(_window(54, refused_above=30), 1, 100)  # settling, but 44 % refused
+    assert d is not None and (d.from_rate, d.to_rate) == (54, 27)
+    assert "share 0.444" in d.reasons[0]
+
+
+def test_clean_windows_probe_up_additively_to_just_under_the_known_capacity() -> None:
     ctl = _controller("stepDown")
     ctl.observe(_window(200, refused_above=100), 1, 200)
     ctl.observe(_window(90), 1, 200)  # settling
@@ -94,13 +107,35 @@ def test_clean_windows_probe_up_additively_and_the_ramp_bounds_it() -> None:
     for _ in range(4):
         assert ctl.observe(_window(ctl.rate(200)), 1, 200) is None
         rates.append(ctl.rate(200))
-    assert rates == [94.0, 98.0, 102.0, 106.0]  # +2 % of the scheduled 200 a window
+    # +2 % of the scheduled 200 a window, held at 97 % of the 100/s the target served
+    assert rates == [94.0, 97.0, 97.0, 97.0]
+
+
+def test_retries_do_not_shrink_the_capacity_estimate() -> None:
+    """The first window of an overload has retries in it: 300 first tries and 200 retries
+    against a target serving 100/s is still a capacity of 100, not 300 x (100 / 500)."""
+    ctl = _controller("stepDown")
+    d = ctl.observe(WindowSignals(0.0, 1.0, 300, 400, 0, 5.0, attempts=500), 0, 300)
+    assert d is not None and d.to_rate == 90
+
+
+def test_step_down_rechecks_a_recovered_target_slowly_and_returns_to_the_ramp() -> None:
+    ctl = _controller("stepDown")
+    ctl.observe(_window(200, refused_above=100), 1, 200)
+    ctl.observe(_window(90), 1, 200)  # settling
+    seen = []
+    for _ in range(60):  # the target recovered: everything is served now
+        assert ctl.observe(_window(ctl.rate(200)), 1, 200) is None
+        seen.append(ctl.rate(200))
+    steps = [b - a for a, b in pairwise(seen)]
+    assert max(steps) <= 4.0 + 1e-9  # never more than the additive probe at a time
+    assert seen[-1] == 200.0 and ctl.cap is None  # back on the ramp, never above it
     small = _controller("stepDown")
     small.observe(_window(20, refused_above=15), 0, 20)
     small.observe(_window(13), 0, 20)
-    for _ in range(10):
+    for _ in range(30):
         small.observe(_window(small.rate(20)), 0, 20)
-    assert small.cap is None and small.rate(20) == 20.0  # back on the ramp, never above it
+    assert small.cap is None and small.rate(20) == 20.0
 
 
 def test_it_settles_just_under_a_known_capacity() -> None:
@@ -122,7 +157,11 @@ def test_hold_previous_step_never_probes_past_the_first_breach() -> None:
     ctl.observe(_window(200, refused_above=100), 1, 200)
     for _ in range(100):
         ctl.observe(_window(ctl.rate(400)), 2, 400)  # the ramp moves on; the target is fine
-    assert ctl.rate(400) == 200.0
+    assert ctl.rate(400) == 97.0  # just under the 100/s it served at the breach
+    ctl.observe(_window(97, refused_above=80), 2, 400)  # a second breach lowers the hold
+    for _ in range(20):
+        ctl.observe(_window(ctl.rate(400)), 2, 400)
+    assert ctl.rate(400) == 0.97 * 80
 
 
 def test_a_constant_error_rate_is_reported_not_followed_to_nothing() -> None:

@@ -112,10 +112,25 @@ class Decision:
 # After a decision the next window is not judged: requests sent before it are still being
 # answered, and the target needs a moment to recover.
 SETTLE_WINDOWS = 1
-# A cut goes to this share of the rate the target handled (answers that were not "slow down").
+# A cut goes to this share of the rate the target handled in the breaching window (its
+# attempts less its "slow down" answers, per second): the capacity it showed.
 CUT = 0.9
-# A clean window raises the cap by this share of the scheduled rate (at least 1).
+# A clean window raises the cap by this share of the scheduled rate (at least 1) ...
 PROBE_SHARE = 0.02
+# ... but not past this share of the capacity the last breach showed: probing into a known
+# limit again costs refused requests, so the cap stays just under it.
+HOLD_UNDER = 0.97
+# With ``stepDown`` the target may recover: after this many clean windows at the hold, the
+# known capacity is raised by ``RECHECK_SHARE``, doubling every clean window after that (a
+# convex probe, as TCP CUBIC's: careful near the old limit, fast once well past it), until
+# the next breach measures it again or the cap is back on the ramp.
+RECHECK_AFTER = 3
+RECHECK_SHARE = 0.01
+# A window being settled after a cut is still judged for one thing: a share of "slow down"
+# answers this large (and at least ``RECUT_FACTOR`` times the configured statusShare) means
+# the cut was too small, and it is cut again at once.
+RECUT_SHARE = 0.1
+RECUT_FACTOR = 2.0
 # A signal that is still at this share of its value before a cut did not fall with the rate:
 # it does not depend on the load (a constant error rate), and is reported, not acted on.
 CONSTANT_SHARE = 0.8
@@ -128,31 +143,37 @@ class _Cut:
     from_rate: float
     signals: dict[str, float]
     was_capped: bool
-    set_ceiling: bool
+    known_before: float | None
 
 
 class Controller:
     """Finds the rate the target takes and stays just under it (AIMD).
 
-    On a breach the rate is cut multiplicatively to ``CUT`` of what the target handled (the
-    window's attempts less its "slow down" answers); the next window is left to settle; then
-    every clean window probes back up by ``PROBE_SHARE`` of the scheduled rate, never past the
-    ramp (``stepDown``) or past the rate of the first breach (``holdPreviousStep``). A signal
-    that does not fall after a cut does not depend on the load: the cut is undone and the
-    signal is reported (action ``constantErrors``) and ignored from then on, so a constant
-    error rate cannot drive the rate to nothing. While the rate is cut the engine does not
-    retry a "slow down" answer (``holding``), so retries never add to an overload; other
-    retries come out of the same budget. ``abort`` stops the run at the first breach.
+    On a breach the rate is cut multiplicatively to ``CUT`` of the capacity the target showed
+    in that window (what it served per second: attempts less "slow down" answers, retries
+    included, so the estimate does not depend on how many retries went out); the next window
+    is left to settle; then every clean window probes back up by ``PROBE_SHARE`` of the
+    scheduled rate, never past the ramp and never past ``HOLD_UNDER`` of the known capacity.
+    ``holdPreviousStep`` holds there for the rest of the run (each breach can only lower the
+    known capacity); ``stepDown`` re-checks a target that may have recovered, slowly
+    (``RECHECK_SHARE`` a window after ``RECHECK_AFTER`` clean windows at the hold), and goes
+    back on the ramp once the cap reaches it. A signal that does not fall after a cut does not
+    depend on the load: the cut is undone and the signal is reported (action
+    ``constantErrors``) and ignored from then on, so a constant error rate cannot drive the
+    rate to nothing. While the rate is cut the engine does not retry a "slow down" answer
+    (``holding``), so retries never add to an overload; other retries come out of the same
+    budget. ``abort`` stops the run at the first breach.
     """
 
     def __init__(self, cfg: Adaptive | None) -> None:
         self.cfg = cfg
         self.cap: float | None = None
-        self.ceiling: float | None = None
+        self.known: float | None = None  # the capacity the last breach showed, per second
         self.aborted = False
         self.constant: set[str] = set()
         self.decisions: list[Decision] = []
         self._settle = 0
+        self._at_hold = 0
         self._cut: _Cut | None = None
 
     @property
@@ -178,6 +199,9 @@ class Controller:
             return None
         if self._settle > 0:
             self._settle -= 1
+            if self._still_refused(signals):
+                found = {"statusShare": signals.status_share}
+                return self._cut_to_served(signals, scheduled_step, scheduled_rate, found)
             return None
         values = breach_values(signals, self.cfg)
         found = {k: v for k, v in values.items() if k not in self.constant}
@@ -190,27 +214,62 @@ class Controller:
         if not found:
             self._probe(scheduled_rate)
             return None
-        reasons = tuple(breaches(signals, self.cfg, skip=self.constant))
         if self.cfg.then == "abort":
             self.aborted = True
+            reasons = tuple(breaches(signals, self.cfg, skip=self.constant))
             return self._record(signals, "abort", scheduled_step, current, 0.0, reasons)
-        handled = 1.0 - signals.status_share if signals.attempts else 1.0
-        to = max(1.0, current * handled * CUT)
-        set_ceiling = self.cfg.then == "holdPreviousStep" and self.ceiling is None
-        if set_ceiling:
-            self.ceiling = current
-        self._cut = _Cut(current, found, self.cap is not None, set_ceiling)
-        self.cap = to
+        return self._cut_to_served(signals, scheduled_step, scheduled_rate, found)
+
+    def _still_refused(self, signals: WindowSignals) -> bool:
+        """The window after a cut still has a large share of "slow down" answers: the cut
+        was too small (e.g. several pods, each of which saw the target half idle when its
+        first window began), and waiting a window more only adds to the overload."""
+        if self.cfg is None or self.cfg.then == "abort" or "statusShare" in self.constant:
+            return False
+        on = self.cfg.back_off_on
+        bar = max(RECUT_SHARE, RECUT_FACTOR * on.status_share)
+        return bool(on.status_codes) and signals.status_share >= bar
+
+    def _cut_to_served(
+        self,
+        signals: WindowSignals,
+        step: int,
+        scheduled_rate: float,
+        found: dict[str, float],
+    ) -> Decision:
+        """Cut to ``CUT`` of what the target served in the window; remember it as known."""
+        assert self.cfg is not None
+        current = self.rate(scheduled_rate)
+        reasons = tuple(breaches(signals, self.cfg, skip=self.constant))
+        shown = min(current, served_rate(signals, current))
+        known = shown if self.known is None else min(self.known, shown)
+        if self.cfg.then == "stepDown":
+            known = shown  # a target that recovered is measured afresh at each breach
+        self._cut = _Cut(current, found, self.cap is not None, self.known)
+        self.known = known
+        self.cap = max(1.0, CUT * shown)
         self._settle = SETTLE_WINDOWS
-        return self._record(signals, self.cfg.then, scheduled_step, current, to, reasons)
+        self._at_hold = 0
+        return self._record(signals, self.cfg.then, step, current, self.cap, reasons)
 
     def _probe(self, scheduled_rate: float) -> None:
         if self.cap is None:
             return
-        bound = scheduled_rate if self.ceiling is None else min(scheduled_rate, self.ceiling)
-        self.cap = min(bound, self.cap + max(1.0, PROBE_SHARE * scheduled_rate))
-        if self.ceiling is None and self.cap >= scheduled_rate:
+        bound = float(scheduled_rate)
+        if self.known is not None:
+            hold = max(1.0, HOLD_UNDER * self.known)
+            if self.cap >= hold and self.cfg is not None and self.cfg.then == "stepDown":
+                self._at_hold += 1
+                rechecks = self._at_hold - RECHECK_AFTER
+                if rechecks > 0:
+                    grow = RECHECK_SHARE * 2.0 ** min(rechecks - 1, 10)
+                    self.known += max(1.0, grow * self.known)
+                    hold = max(1.0, HOLD_UNDER * self.known)
+            bound = min(bound, hold)
+        self.cap = max(self.cap, min(bound, self.cap + max(1.0, PROBE_SHARE * scheduled_rate)))
+        if self.cap >= scheduled_rate and self.cfg is not None and self.cfg.then == "stepDown":
             self.cap = None  # back on the ramp
+            self.known = None
 
     def _constant(
         self,
@@ -224,8 +283,7 @@ class Controller:
         kinds = {k for k in values if k in cut.signals}
         self.constant |= kinds
         self.cap = cut.from_rate if cut.was_capped else None
-        if cut.set_ceiling:
-            self.ceiling = None
+        self.known = cut.known_before
         reasons = tuple(
             f"{k} did not fall when the rate was cut from {cut.from_rate:.0f} to {current:.0f} "
             f"({cut.signals[k]:.3g} before, {values[k]:.3g} after): not load-dependent, "
@@ -266,6 +324,15 @@ class Controller:
         )
         self.decisions.append(decision)
         return decision
+
+
+def served_rate(signals: WindowSignals, fallback: float) -> float:
+    """What the target served per second in the window: its answers that were not "slow
+    down" (``fallback`` for a window too short to tell)."""
+    seconds = signals.end - signals.start
+    if seconds <= 0:
+        return fallback
+    return max(0, max(signals.attempts, signals.requests) - signals.back_off_answers) / seconds
 
 
 def v_ge(after: float, before: float) -> bool:

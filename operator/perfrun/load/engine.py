@@ -488,6 +488,9 @@ class Engine:
                     break
                 if not await self._acquire():
                     break
+                if self.controller.holding and status in self.recorder.back_off_codes:
+                    self._release()
+                    break  # the rate was cut while this retry waited: it would overshoot it
                 step = step_at(self.steps, self._now())
         except asyncio.CancelledError:
             self.recorder.incomplete(i, "cancelled")
