@@ -166,10 +166,13 @@ class Adaptive(ApiModel):
     then: Literal["holdPreviousStep", "stepDown", "abort"] = Field(
         "holdPreviousStep",
         description="What to do on a breach. stepDown and holdPreviousStep cut the rate to 90% "
-        "of what the target handled, leave the next window to settle, then probe back up by 2% "
-        "of the step's rate per clean window: stepDown up to the ramp, holdPreviousStep never "
-        "past the rate of its first breach. A signal that does not fall when the rate is cut "
-        "(a constant error rate) is reported (constantErrors) and no longer acted on. Retries "
+        "of what the target served per second in that window (a cut that leaves a large share "
+        "refused is cut again at once), leave the next window to settle, then probe back up by "
+        "2% of the step's rate per clean window, never past 97% of the served rate: "
+        "holdPreviousStep stays there for the rest of the run; stepDown re-checks it after 3 "
+        "clean windows, ever faster, and returns to the ramp if the target has recovered. A "
+        "signal that does not fall when the rate is cut (a constant error rate) is reported "
+        "(constantErrors) and no longer acted on. Retries "
         "come out of the cut rate. abort: stop sending, drain, report.",
     )
     window: PositiveDuration = Field(
