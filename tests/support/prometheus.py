@@ -128,17 +128,24 @@ scrape_configs:
         stderr=subprocess.STDOUT,
     )
     server = PrometheusServer(port, workdir, proc, host=host)
+    _wait_answering(proc, f"{server.url}/-/ready", workdir / "prometheus.log", 30, 0.2)
+    return server
+
+
+def _wait_answering(
+    proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float, interval: float
+) -> None:
+    """Until ``url`` answers 200; the server's log in the error if its process exits."""
 
     def ready() -> bool:
         if proc.poll() is not None:
-            raise RuntimeError(f"prometheus exited: {(workdir / 'prometheus.log').read_text()}")
+            raise RuntimeError(f"{url}: server exited: {log.read_text()[-3000:]}")
         try:
-            return requests.get(f"{server.url}/-/ready", timeout=1).status_code == 200
+            return requests.get(url, timeout=1).status_code == 200
         except requests.RequestException:
             return False
 
-    poll_until(ready, timeout=30, interval=0.2, what="Prometheus ready")
-    return server
+    poll_until(ready, timeout=timeout, interval=interval, what=f"{url} answering")
 
 
 @pytest.fixture(scope="session")
@@ -327,16 +334,7 @@ loopback_users = none
         [RABBITMQ_SERVER], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     rabbit = RabbitMQ(workdir, amqp, mgmt, prom, epmd, proc, env)
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rabbitmq exited: {(workdir / 'rabbitmq.log').read_text()[-3000:]}")
-        try:
-            return requests.get(f"http://127.0.0.1:{prom}/metrics", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    poll_until(ready, timeout=120, interval=0.5, what="RabbitMQ prometheus endpoint")
+    _wait_answering(proc, f"http://127.0.0.1:{prom}/metrics", workdir / "rabbitmq.log", 120, 0.5)
     return rabbit
 
 
