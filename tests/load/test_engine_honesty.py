@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.backoff import assert_settled_under, refusing_past
 from tests.support.loadservers import NginxServer, TestServer, run_load
 
 from perfrun.analysis.model import Window
@@ -169,51 +170,20 @@ class _NoPrometheus:
         raise AssertionError("not asked once down")
 
 
-def _refusing_past(capacity: int) -> Any:
-    """A status function: 429 for whatever arrives past ``capacity`` in a server second."""
-    seen: dict[int, int] = {}
-    start: list[float] = []
-
-    def status(k: int, now: float) -> int:
-        if not start:
-            start.append(now)
-        second = int(now - start[0])
-        seen[second] = seen.get(second, 0) + 1
-        return 429 if seen[second] > capacity else 200
-
-    return status
-
-
 @pytest.mark.parametrize("then", ["stepDown", "holdPreviousStep"])
 def test_back_off_finds_a_known_capacity_and_stays_under_it(
     test_server: TestServer, tmp_path: Path, then: str
 ) -> None:
     """Defect 4: against a server refusing past 100 req/s the old holdPreviousStep ended at
     50/s and stepDown at 75/s or climbing back into the limit."""
-    test_server.behaviour.status = _refusing_past(100)
+    test_server.behaviour.status = refusing_past(100)
     load = _open(test_server.url, 300, "15s")
     load["budget"].update(maxRps=400, maxRetries=1)
     load["adaptive"] = {"window": "1s", "then": then}
     res = run_load(tmp_path, load)
     assert res.returncode == 0, res.stderr
-    hits = test_server.snapshot()
-    t0 = min(h.arrived for h in hits)
-    ok = [0] * 16
-    refused_after_first = total_after_first = 0
-    for h in hits:
-        k = int(h.arrived - t0)
-        if h.status == 200 and k < 16:
-            ok[k] += 1
-        if h.arrived - t0 >= 2.0:  # after the first window and its decision
-            total_after_first += 1
-            refused_after_first += h.status == 429
-    settled = ok[5:14]
-    detail = (then, ok, refused_after_first, total_after_first, res.summary["decisions"][:3])
-    # settled within 10 % under the capacity
-    assert sum(settled) / len(settled) >= 90, detail
-    assert max(settled) <= 100, detail
-    # and the 429 share kept under statusShare (default 1 %) after the first window
-    assert refused_after_first / total_after_first < 0.01, detail
+    # within 10 % under the capacity, and the 429 share under statusShare (default 1 %)
+    assert_settled_under(test_server.snapshot(), then, res.summary["decisions"], share=0.01)
 
 
 def test_a_constant_error_rate_is_reported_not_followed_down(
