@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.backoff import assert_settled_under, refusing_past
+from tests.support.cpu import CpuPressure
 from tests.support.loadservers import NginxServer, TestServer, run_load
 
 from perfrun.analysis.model import Window
@@ -27,6 +29,9 @@ from perfrun.api.analysis import AnalysisSpec
 pytestmark = pytest.mark.services
 
 EXACT_SECONDS = int(os.environ.get("PERFRUN_EXACT_RATE_SECONDS", "20"))
+# The share of wall time some task may wait for a CPU (Linux PSI) for a run's latency to be a
+# statement about the engine (see the step-at-the-budget test).
+QUIET_PRESSURE = 0.15
 
 
 def _open(url: str, rate: int, hold: str, **over: Any) -> dict[str, Any]:
@@ -61,13 +66,16 @@ def test_a_step_at_the_budget_is_delivered_at_the_budget(
     own process, answering from memory) counts the arrivals in its access log."""
     rate = 300
     nginx_server.mark()
-    res = run_load(
-        tmp_path, _open(nginx_server.url, rate, f"{EXACT_SECONDS}s"), timeout=EXACT_SECONDS + 60
-    )
+    with CpuPressure() as pressure:
+        res = run_load(
+            tmp_path,
+            _open(nginx_server.url, rate, f"{EXACT_SECONDS}s"),
+            timeout=EXACT_SECONDS + 60,
+        )
     assert res.returncode == 0, res.stderr
     seconds = _full_seconds([t for t, _ in nginx_server.arrivals()])
     s = res.summary
-    detail = (seconds, s["dropped"], s["latencyMs"])
+    detail = (seconds, s["dropped"], s["latencyMs"], pressure.share)
     assert len(seconds) >= EXACT_SECONDS - 2, detail
     # Never over, as the server counts, but for the odd burst the client did not send: the
     # engine never puts more than maxRps into any window of 1 s (+2 ms guard; unit-tested in
@@ -80,12 +88,25 @@ def test_a_step_at_the_budget_is_delivered_at_the_budget(
     # (nothing may make up for it without going over), and the summary says so (dropped).
     assert sum(seconds) / len(seconds) >= 0.99 * rate, detail
     assert sum(n >= 0.99 * rate for n in seconds) >= 0.8 * len(seconds), detail
-    # What the engine adds to a server answering at once. The issue asks p99 < 5 ms; on this
-    # shared 2-core machine (load average 6-20) the process is not scheduled for tens of ms
-    # now and then, and p99 measured 5-48 ms. The old engine fell behind for ever: its p50
-    # was hundreds of ms by 20 s. So: p50 under 2 ms, p99 under 100 ms.
+    # What the engine adds to a server answering at once: p99 under 5 ms (the issue's bound)
+    # whenever the machine let the processes run. The old engine fell behind for ever (its
+    # p50 was hundreds of ms by 20 s). On a saturated machine (CPU pressure: some task waited
+    # for a CPU more than QUIET_PRESSURE of the time) the scheduler alone delays the load
+    # process, nginx or the loopback's softirq by tens of ms, the load process at nice -10
+    # too: measured at this rate, pressure 0.19 / 0.21 / 0.28 gave p99 1.9 / 2.2 / 2.9 ms,
+    # 0.24 / 0.37 / 0.41 / 0.55 gave 9.7 / 20 / 32 / 11 ms. A bound of a few ms is then no
+    # statement about the engine, so only p99 < 100 ms is judged, and the test says so (a
+    # warning).
     assert s["latencyMs"]["p50"] < 2.0, detail
-    assert s["latencyMs"]["p99"] < 100.0, detail
+    if pressure.share is None or pressure.share < QUIET_PRESSURE:
+        assert s["latencyMs"]["p99"] < 5.0, detail
+    else:
+        warnings.warn(
+            f"CPU pressure {pressure.share:.0%} during the run (saturated machine): judged "
+            f"p99 < 100 ms, not the issue's 5 ms; p99 was {s['latencyMs']['p99']} ms",
+            stacklevel=1,
+        )
+        assert s["latencyMs"]["p99"] < 100.0, detail
     assert s["dropped"] <= 0.01 * s["steps"][0].get("due", 0), detail
     assert s["steps"][0].get("due", 0) >= 0.99 * rate * EXACT_SECONDS
 
