@@ -15,6 +15,7 @@ from kubernetes import client, config
 from kubernetes.client import ApiClient, rest
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import Resource
+from kubernetes.utils.keepalive import tcp_keepalive_socket_options
 from urllib3.util.retry import Retry
 
 from perfrun import __version__
@@ -52,10 +53,14 @@ def load_api_client(kubeconfig: str | None = None, connections: int | None = Non
 def _answers_reach_us(api: ApiClient) -> ApiClient:
     """urllib3 by default sleeps out a 429/503's Retry-After inside the request, however long
     the server asks (a tick thread held for minutes): here it retries connection failures
-    only, and the API server's answers reach :func:`perfrun.kube.backoff.with_backoff`."""
+    only, and the API server's answers reach :func:`perfrun.kube.backoff.with_backoff`. A
+    dead connection is found by TCP keepalive."""
     api.configuration.retries = Retry(
         total=3, status=0, status_forcelist=(), respect_retry_after_header=False
     )
+    # TCP keepalive as client-go dials: a watch on a connection that died silently has no
+    # read timeout to end it, and would leave its kind's cache stale for ever
+    api.configuration.socket_options = tcp_keepalive_socket_options()
     api.rest_client = rest.RESTClientObject(api.configuration)
     return api
 
