@@ -136,6 +136,11 @@ EOF
 		--service-cluster-ip-range 10.96.0.0/16 --cluster-name perfrun-e2e \
 		--enable-hostpath-provisioner \
 		--kube-api-qps "$KCM_QPS" --kube-api-burst "$KCM_BURST" \
+		--concurrent-deployment-syncs "$KCM_SYNCS" --concurrent-replicaset-syncs "$KCM_SYNCS" \
+		--concurrent-statefulset-syncs "$KCM_SYNCS" --concurrent-job-syncs "$KCM_SYNCS" \
+		--concurrent-endpoint-syncs "$KCM_SYNCS" --concurrent-service-endpoint-syncs "$KCM_SYNCS" \
+		--concurrent-namespace-syncs "$KCM_SYNCS" --concurrent-resource-quota-syncs "$KCM_SYNCS" \
+		--concurrent-serviceaccount-token-syncs "$KCM_SYNCS" \
 		--leader-elect=false --profiling=false --v 1
 	start_process kube-scheduler "$(bin_path kube-scheduler)" \
 		--kubeconfig "$RUN_DIR/scheduler.kubeconfig" \
