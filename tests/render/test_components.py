@@ -203,7 +203,10 @@ def test_prometheus_scrapes_the_run_namespace_only(full: PerfRun) -> None:
         {"role": "pod", "namespaces": {"names": [ctx.namespace]}}
     ]
     assert config(ctx)["global"]["scrape_interval"] == "5s"
-    assert by_kind(objs, "Service")["prometheus"]["spec"]["ports"][0]["port"] == 9090
+    svc = by_kind(objs, "Service")["prometheus"]["spec"]
+    assert svc["ports"][0]["port"] == 9090
+    # no ClusterIP (the API server allocates those one at a time), only ready pods published
+    assert svc["clusterIP"] == "None" and "publishNotReadyAddresses" not in svc
     dep = by_kind(objs, "Deployment")["prometheus"]
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "prom/prometheus:v2.53.2"
 

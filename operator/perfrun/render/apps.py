@@ -70,9 +70,11 @@ def service(
     ports: list[tuple[str, int]],
     *,
     headless: bool = False,
+    publish_not_ready: bool | None = None,
 ) -> Manifest:
     """A Service selecting ``component``'s pods; named ports target the same-named container
-    ports. A headless one also publishes not-ready pods (StatefulSet identity, init)."""
+    ports. A headless one (no ClusterIP) also publishes not-ready pods (StatefulSet identity,
+    init) unless ``publish_not_ready`` is False."""
     out = obj("v1", "Service", ctx, name, component=component, role=role)
     spec: dict[str, Any] = {
         "selector": ctx.selector(component),
@@ -83,7 +85,8 @@ def service(
     }
     if headless:
         spec["clusterIP"] = "None"
-        spec["publishNotReadyAddresses"] = True
+        if publish_not_ready is not False:
+            spec["publishNotReadyAddresses"] = True
     else:
         spec["type"] = "ClusterIP"
     out["spec"] = spec
