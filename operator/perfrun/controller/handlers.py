@@ -25,6 +25,7 @@ from perfrun.controller.analyses import Analyses
 from perfrun.controller.caching import KINDS, run_cache
 from perfrun.controller.janitor import KOPF_FINALIZER, Peering, in_scope, paused, sweep
 from perfrun.controller.reconcile import context_for, reconcile
+from perfrun.controller.rendered import Rendered
 from perfrun.controller.schedule import Schedule, wake_at
 from perfrun.controller.settings import OperatorSettings
 from perfrun.kube.cache import Cache
@@ -76,6 +77,12 @@ def _io() -> tuple[Cache, Analyses, Schedule]:
     watcher = Kube(load_api_client(settings.kubeconfig, len(KINDS) + 2))
     schedule = Schedule()
     return run_cache(kube, watcher), Analyses(settings.analysis_workers, schedule.again), schedule
+
+
+@functools.cache
+def _rendered() -> Rendered:
+    """The runs' rendered environments, kept between their reconciles (one per process)."""
+    return Rendered()
 
 
 def _writes() -> float:
@@ -184,7 +191,9 @@ def _fault(body: kopf.Body, patch: kopf.Patch, exc: Exception, ticks: int) -> No
 def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> bool:
     kube, settings = _kube()
     cache, analyses, _ = _io()
-    outcome = reconcile(dict(body), kube, settings, reads=cache, analyses=analyses)
+    outcome = reconcile(
+        dict(body), kube, settings, reads=cache, analyses=analyses, rendered=_rendered()
+    )
     if outcome.retried:  # a passing API error: the status is written, the next tick retries
         RECONCILE_ERRORS.inc()
     if outcome.patch:
@@ -242,6 +251,7 @@ async def teardown(body: kopf.Body, **_: Any) -> None:
     _forget(run, str(body.metadata.uid))
     schedule.forget(str(body.metadata.uid))
     analyses.forget(str(body.metadata.uid))
+    _rendered().forget(str(body.metadata.uid))
 
 
 async def _gone(kube: Kube, cache: Cache, name: str) -> bool:

@@ -26,6 +26,7 @@ from perfrun.controller.observe import observe, observe_namespace
 from perfrun.controller.observed import Observed
 from perfrun.controller.preflight import preflight, rendered_sizes
 from perfrun.controller.refusal import ObjectRefusedError, refusal_of
+from perfrun.controller.rendered import Rendered
 from perfrun.controller.settings import OperatorSettings
 from perfrun.controller.status_update import next_status, status_patch
 from perfrun.kube.cache import Reader
@@ -92,9 +93,11 @@ def reconcile(
     *,
     reads: Reader | None = None,
     analyses: Analyses | None = None,
+    rendered: Rendered | None = None,
 ) -> ReconcileResult:
     """``reads``: where the run's namespace is read (the operator's informer cache), else
-    ``kube``; ``analyses``: the pool analyses run in, else in this thread."""
+    ``kube``; ``analyses``: the pool analyses run in, else in this thread; ``rendered``: the
+    renders kept between reconciles, else the environment is rendered each time."""
     now = now or datetime.now(UTC)
     try:
         run = PerfRun.model_validate(
@@ -108,7 +111,13 @@ def reconcile(
     pending = status.phase in (None, Phase.PENDING)
     # a finished run only tears down: one GET, no rendering, no LISTs
     try:
-        environment = [] if finished else render_environment(run, ctx)
+        if finished:
+            environment = []
+        elif rendered is None:
+            environment = render_environment(run, ctx)
+        else:
+            generation = body["metadata"].get("generation")
+            environment = rendered.get(generation, ctx, lambda: render_environment(run, ctx))
     except Exception as exc:  # a spec the renderer cannot handle must not stall the run
         log.exception("run %s/%s cannot be rendered", ctx.perfrun_namespace, ctx.name)
         return _invalid(body, [f"cannot render the run: {type(exc).__name__}: {exc}"], now)
