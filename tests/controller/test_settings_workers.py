@@ -1,19 +1,15 @@
 """PERFRUN_WORKERS: how many handlers (ticks, teardowns) run at once, and the API client's
-connections to match (issue 18)."""
+connections to match (issue 18; the client's side: tests/kube/test_client_connections.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from perfrun.controller.settings import (
     DEFAULT_ANALYSIS_WORKERS,
     DEFAULT_WORKERS,
     OperatorSettings,
 )
-from perfrun.kube.client import load_api_client
 
 
 def test_default_and_set(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,22 +34,3 @@ def test_analysis_workers_default_set_and_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PERFRUN_ANALYSIS_WORKERS", "0")
     with pytest.raises(ValueError, match="PERFRUN_ANALYSIS_WORKERS"):
         OperatorSettings.from_env()
-
-
-def test_the_api_client_keeps_that_many_connections(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
-    api = load_api_client(str(kubeconfig), connections=40)
-    assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == 40
-    assert api.user_agent.startswith("perfrun/")

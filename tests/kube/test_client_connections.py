@@ -1,7 +1,9 @@
-"""The operator's API connections: a watch whose connection died silently (a node gone, a
-NAT entry dropped) would leave that kind's cache stale for ever, as no read timeout ends a
-watch. The client dials with TCP keepalive as client-go does (probed after 30 s idle, given
-up after 9 unanswered probes 15 s apart), so a dead watch fails and the informer relists."""
+"""The operator's API connections: as many as it has handler threads (urllib3 would open and
+drop a TLS connection per request above its pool's size), with its user agent, and TCP
+keepalive as client-go dials (probed after 30 s idle, given up after 9 unanswered probes 15 s
+apart): a watch whose connection died silently (a node gone, a NAT entry dropped) has no read
+timeout to end it and would leave its kind's cache stale for ever; so it fails and the
+informer relists."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import yaml
 from perfrun.kube.client import load_api_client
 
 
-def test_every_api_connection_is_dialled_with_tcp_keepalive(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
+def _kubeconfig(tmp_path: Path) -> str:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
         yaml.safe_dump(
             {
                 "apiVersion": "v1",
@@ -27,9 +29,18 @@ def test_every_api_connection_is_dialled_with_tcp_keepalive(tmp_path: Path) -> N
             }
         )
     )
-    api = load_api_client(str(kubeconfig), connections=8)
+    return str(path)
+
+
+def test_the_api_client_keeps_that_many_connections(tmp_path: Path) -> None:
+    api = load_api_client(_kubeconfig(tmp_path), connections=40)
+    assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == 40
+    assert api.user_agent.startswith("perfrun/")
+
+
+def test_every_api_connection_is_dialled_with_tcp_keepalive(tmp_path: Path) -> None:
+    api = load_api_client(_kubeconfig(tmp_path))
     options = api.rest_client.pool_manager.connection_pool_kw["socket_options"]
     assert (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) in options
     assert (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30) in options
     assert (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in options  # urllib3's own default kept
-    assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == 8
