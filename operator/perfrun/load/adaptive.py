@@ -224,8 +224,8 @@ class Controller:
         """The window after a cut still has a large share of "slow down" answers: the cut
         was too small (e.g. several pods, each of which saw the target half idle when its
         first window began), and waiting a window more only adds to the overload."""
-        if self.cfg is None or self.cfg.then == "abort" or "statusShare" in self.constant:
-            return False
+        if self.cfg is None or "statusShare" in self.constant:
+            return False  # (abort never settles: it stops at its first breach)
         on = self.cfg.back_off_on
         bar = max(RECUT_SHARE, RECUT_FACTOR * on.status_share)
         return bool(on.status_codes) and signals.status_share >= bar
@@ -242,15 +242,19 @@ class Controller:
         current = self.rate(scheduled_rate)
         reasons = tuple(breaches(signals, self.cfg, skip=self.constant))
         shown = min(current, served_rate(signals, current))
-        known = shown if self.known is None else min(self.known, shown)
-        if self.cfg.then == "stepDown":
-            known = shown  # a target that recovered is measured afresh at each breach
         self._cut = _Cut(current, found, self.cap is not None, self.known)
-        self.known = known
+        # stepDown measures a target that may have recovered afresh at each breach; a hold
+        # can only come down
+        self.known = shown if self.known is None or self._rechecks else min(self.known, shown)
         self.cap = max(1.0, CUT * shown)
         self._settle = SETTLE_WINDOWS
         self._at_hold = 0
         return self._record(signals, self.cfg.then, step, current, self.cap, reasons)
+
+    @property
+    def _rechecks(self) -> bool:
+        """``stepDown``: the hold is re-checked, and the ramp taken back once reached."""
+        return self.cfg is not None and self.cfg.then == "stepDown"
 
     def _probe(self, scheduled_rate: float) -> None:
         if self.cap is None:
@@ -258,7 +262,7 @@ class Controller:
         bound = float(scheduled_rate)
         if self.known is not None:
             hold = max(1.0, HOLD_UNDER * self.known)
-            if self.cap >= hold and self.cfg is not None and self.cfg.then == "stepDown":
+            if self.cap >= hold and self._rechecks:
                 self._at_hold += 1
                 rechecks = self._at_hold - RECHECK_AFTER
                 if rechecks > 0:
@@ -267,7 +271,7 @@ class Controller:
                     hold = max(1.0, HOLD_UNDER * self.known)
             bound = min(bound, hold)
         self.cap = max(self.cap, min(bound, self.cap + max(1.0, PROBE_SHARE * scheduled_rate)))
-        if self.cap >= scheduled_rate and self.cfg is not None and self.cfg.then == "stepDown":
+        if self.cap >= scheduled_rate and self._rechecks:
             self.cap = None  # back on the ramp
             self.known = None
 
