@@ -288,9 +288,8 @@ class Kube:
             f"list {kind}",
             lambda: resource.get(label_selector=label_selector, serializer=_as_dict, **fields),
         )
-        raw = result
-        version = str((raw.get("metadata") or {}).get("resourceVersion") or "")
-        return [dict(item) for item in raw.get("items", [])], version
+        version = str((result.get("metadata") or {}).get("resourceVersion") or "")
+        return [dict(item) for item in result.get("items", [])], version
 
     def watch(
         self,
