@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 import pytest
-import yaml
+from tests.support.kubeconfig import write_kubeconfig
 from tests.support.perfruns import minimal
 
 from perfrun.api.times import parse_time
@@ -102,19 +102,7 @@ def test_an_unreachable_api_server_is_retried_by_kopf_and_never_counted(
 ) -> None:
     """A real client against a port nobody listens on: every tick raises the connection
     error to kopf (which retries after its backoff); no fault is counted, nothing ends."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     handlers._kube.cache_clear()
     try:

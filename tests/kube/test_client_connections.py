@@ -10,26 +10,13 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import yaml
+from tests.support.kubeconfig import write_kubeconfig
 
 from perfrun.kube.client import load_api_client
 
 
 def _kubeconfig(tmp_path: Path) -> str:
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
-    return str(path)
+    return str(write_kubeconfig(tmp_path / "kubeconfig", "https://127.0.0.1:1", {"token": "t"}))
 
 
 def test_the_api_client_keeps_that_many_connections(tmp_path: Path) -> None:
