@@ -57,6 +57,17 @@ check_ports_free() {
 	done
 }
 
+# Closes every descriptor of this (sub)shell past stderr.
+close_inherited_fds() {
+	local fd
+	for fd in /proc/"$BASHPID"/fd/*; do
+		fd="${fd##*/}"
+		if ((fd > 2)); then
+			eval "exec $fd>&-"
+		fi
+	done
+}
+
 start_process() {
 	local name="$1"
 	shift
@@ -69,8 +80,14 @@ start_process() {
 	mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids"
 	log "starting $name"
 	# setsid: own session, so a Ctrl-C in the caller's terminal does not kill the cluster.
-	# 9>&-: the daemon must not inherit (and so hold forever) the lock taken by take_lock.
-	setsid "$@" >>"$RUN_DIR/logs/$name.log" 2>&1 </dev/null 9>&- &
+	# The daemon inherits no descriptor past stderr: an inherited lock is held for as long as
+	# the daemon lives -- take_lock's (fd 9), and any the caller holds (`flock FILE CMD` hands
+	# CMD the lock as fd 3: a cluster first started under the shared heavy lock held it, and
+	# so blocked every other holder, until the cluster stopped).
+	(
+		close_inherited_fds
+		exec setsid "$@" >>"$RUN_DIR/logs/$name.log" 2>&1 </dev/null
+	) &
 	echo $! >"$(pid_file "$name")"
 }
 
