@@ -178,6 +178,30 @@ def test_a_constant_error_rate_is_reported_not_followed_to_nothing() -> None:
     assert ctl.rate(200) == 200.0
 
 
+def _refusing_share(sent: float, share: float) -> WindowSignals:
+    """One second against a target that refuses (503) ``share`` of everything, at any rate."""
+    attempts = round(sent)
+    return WindowSignals(0.0, 1.0, attempts, round(attempts * share), 0, 5.0, attempts=attempts)
+
+
+def test_a_constant_refusal_is_undone_to_the_ramp_even_after_a_re_cut() -> None:
+    """A share of 503s that does not depend on the load is large enough to be cut again while
+    settling; undoing it must restore the rate from before the first cut, not the first cut."""
+    ctl = _controller("stepDown")
+    d = ctl.observe(_refusing_share(300, 0.5), 1, 300)
+    assert d is not None and d.to_rate == 135  # 0.9 x the 150/s served
+    d = ctl.observe(_refusing_share(135, 0.5), 1, 300)  # settling: still 50 %, cut again
+    assert d is not None and d.to_rate == 60
+    # ... but once: the next settling window is not cut a third time (it would follow the
+    # constant share down to 1/s, as the first wave's controller did)
+    assert ctl.observe(_refusing_share(60, 0.5), 1, 300) is None
+    d = ctl.observe(_refusing_share(60, 0.5), 1, 300)
+    assert d is not None and d.action == "constantErrors"
+    assert "from 300" in d.reasons[0]
+    assert ctl.rate(300) == 300.0 and not ctl.holding
+    assert ctl.known is None
+
+
 def test_a_cut_rate_makes_slow_down_answers_final() -> None:
     ctl = _controller("stepDown")
     assert not ctl.holding

@@ -128,7 +128,7 @@ RECHECK_AFTER = 3
 RECHECK_SHARE = 0.01
 # A window being settled after a cut is still judged for one thing: a share of "slow down"
 # answers this large (and at least ``RECUT_FACTOR`` times the configured statusShare) means
-# the cut was too small, and it is cut again at once.
+# the cut was too small, and it is cut again at once (once per cut).
 RECUT_SHARE = 0.1
 RECUT_FACTOR = 2.0
 # A signal that is still at this share of its value before a cut did not fall with the rate:
@@ -144,6 +144,7 @@ class _Cut:
     signals: dict[str, float]
     was_capped: bool
     known_before: float | None
+    recut: bool = False  # cut again while settling (at most once)
 
 
 class Controller:
@@ -228,6 +229,10 @@ class Controller:
             return False  # (abort never settles: it stops at its first breach)
         on = self.cfg.back_off_on
         bar = max(RECUT_SHARE, RECUT_FACTOR * on.status_share)
+        # once only: a share that does not depend on the rate (a constant refusal) would be
+        # followed down to nothing, window after window; the judged window tells it apart
+        if self._cut is not None and self._cut.recut:
+            return False
         return bool(on.status_codes) and signals.status_share >= bar
 
     def _cut_to_served(
@@ -242,7 +247,11 @@ class Controller:
         current = self.rate(scheduled_rate)
         reasons = tuple(breaches(signals, self.cfg, skip=self.constant))
         shown = min(current, served_rate(signals, current))
-        self._cut = _Cut(current, found, self.cap is not None, self.known)
+        # a re-cut while settling continues the same cut: undoing it (constantErrors)
+        # restores the rate and the known capacity from before the first one
+        start = self._cut or _Cut(current, {}, self.cap is not None, self.known)
+        recut = self._cut is not None
+        self._cut = _Cut(start.from_rate, found, start.was_capped, start.known_before, recut)
         # stepDown measures a target that may have recovered afresh at each breach; a hold
         # can only come down
         self.known = shown if self.known is None or self._rechecks else min(self.known, shown)
