@@ -119,6 +119,9 @@ cp_up() {
 		fi
 		log "cluster.sh, e2e/lib or kwok-stages.yaml changed since this cluster started; restarting it"
 		cmd_down
+	elif [[ -n "$(unrecorded_pids "${PROCESSES[@]}" "${NODE_PROCESSES[@]}")" ]]; then
+		log "processes of $RUN_DIR run that no pid file records; restarting the cluster"
+		cmd_down
 	fi
 	# Check every port first, so nothing starts when something is in the way.
 	local p
@@ -144,7 +147,7 @@ cmd_down() {
 			log "stopping $p (pid $pid)"
 			terminate "$pid"
 		fi
-		rm -f "$(pid_file "$p")"
+		forget_pid "$p"
 	done
 	# Processes of this run dir whose pid file was lost.
 	for pid in $(stray_pids); do

@@ -513,7 +513,7 @@ node_down() {
 			log "stopping $p (pid $pid)"
 			terminate "$pid"
 		fi
-		rm -f "$(pid_file "$p")"
+		forget_pid "$p"
 	done
 	if alive_pid containerd >/dev/null 2>&1 && containerd_ready; then
 		local ids
@@ -529,7 +529,7 @@ node_down() {
 		log "stopping containerd (pid $pid)"
 		terminate "$pid"
 	fi
-	rm -f "$(pid_file containerd)"
+	forget_pid containerd
 	# shims and anything else started from the run dir
 	local strays=()
 	for pid in $(stray_pids); do

@@ -2,22 +2,40 @@
 # Daemons of the run dir: pid files, ports, start, readiness waits, stop.
 
 pid_file() { echo "$RUN_DIR/pids/$1.pid"; }
+# beside the pid file (which stays a bare pid, as older cluster.sh versions read it)
+start_file() { echo "$RUN_DIR/pids/$1.start"; }
+forget_pid() { rm -f "$(pid_file "$1")" "$(start_file "$1")"; }
 
-# Prints the pid if the process recorded for $1 is alive and is really ours; removes a stale
-# pid file otherwise.
+# The start time of a process (clock ticks since boot, field 22 of /proc/PID/stat): with the
+# pid it names one process for ever, where a pid alone is reused after a reboot.
+start_time_of() {
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+	stat="${stat##*) }" # the fields after the command name, which may hold spaces
+	# shellcheck disable=SC2086 # split into fields on purpose
+	set -- $stat
+	echo "${20}"
+}
+
+# Prints the pid if the process recorded for $1 is alive and is really ours (the same pid and
+# start time as when it was started: after a reboot the pid of a dead kube-proxy can be this
+# cluster's new etcd, whose command line names the run dir too); removes a stale pid file
+# otherwise.
 alive_pid() {
-	local f pid
+	local f pid started
 	f="$(pid_file "$1")"
 	[[ -f "$f" ]] || return 1
 	pid="$(cat "$f" 2>/dev/null || true)"
+	started="$(cat "$(start_file "$1")" 2>/dev/null || true)"
 	if [[ "$pid" =~ ^[0-9]+$ ]] && [[ -r "/proc/$pid/cmdline" ]] &&
+		[[ -n "$started" && "$(start_time_of "$pid")" == "$started" ]] &&
 		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$RUN_DIR/" &&
 		! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
 		echo "$pid"
 		return 0
 	fi
 	log "removing stale pid file for $1 (pid ${pid:-?} is not running)"
-	rm -f "$f"
+	forget_pid "$1"
 	return 1
 }
 
@@ -88,6 +106,7 @@ start_process() {
 		close_inherited_fds
 		exec setsid "$@" >>"$RUN_DIR/logs/$name.log" 2>&1 </dev/null
 	) &
+	start_time_of $! >"$(start_file "$name")"
 	echo $! >"$(pid_file "$name")"
 }
 
@@ -126,6 +145,18 @@ stray_pids() {
 			! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
 			echo "$pid"
 		fi
+	done
+}
+
+# Pids of this run dir's processes that no pid file of the given names records (a pid file
+# lost, or written by an older cluster.sh): they hold ports and sockets a start needs.
+unrecorded_pids() {
+	local name pid known=" "
+	for name in "$@"; do
+		if pid="$(alive_pid "$name" 2>/dev/null)"; then known+="$pid "; fi
+	done
+	for pid in $(stray_pids); do
+		[[ "$known" == *" $pid "* ]] || echo "$pid"
 	done
 }
 
