@@ -47,23 +47,33 @@ _LAYOUT = new_histogram()
         max_size=40,
     ),
     st.lists(st.integers(LOWEST_US, HIGHEST_US), max_size=5),
+    st.lists(st.integers(LOWEST_US, HIGHEST_US), max_size=5),
 )
 def test_add_counts_is_one_record_value_per_entry(
-    counts: dict[int, int], before: list[int]
+    counts: dict[int, int], before: list[int], before_also: list[int]
 ) -> None:
+    """Into one histogram, and into two in the same pass (the flush's scenario and window
+    histograms), each holding values of its own already."""
     fast, slow = new_histogram(), new_histogram()
+    also, also_slow = new_histogram(), new_histogram()
     for v in before:  # a histogram that holds values already
         fast.record_value(v)
         slow.record_value(v)
+    for v in before_also:
+        also.record_value(v)
+        also_slow.record_value(v)
     add_counts(fast, counts)
+    add_counts(fast, counts, also)
     for us, n in counts.items():
-        slow.record_value(min(max(us, LOWEST_US), HIGHEST_US), n)
-    assert bytes(fast.counts) == bytes(slow.counts)  # every bucket (the arrays' raw bytes)
-    assert fast.get_total_count() == slow.get_total_count()
-    assert (fast.get_min_value(), fast.get_max_value()) == (
-        slow.get_min_value(),
-        slow.get_max_value(),
-    )  # same buckets, count, min and max: every percentile and the mean are the same
+        slow.record_value(min(max(us, LOWEST_US), HIGHEST_US), 2 * n)
+        also_slow.record_value(min(max(us, LOWEST_US), HIGHEST_US), n)
+    for mine, expected in ((fast, slow), (also, also_slow)):
+        assert bytes(mine.counts) == bytes(expected.counts)  # every bucket (raw bytes)
+        assert mine.get_total_count() == expected.get_total_count()
+        assert (mine.get_min_value(), mine.get_max_value()) == (
+            expected.get_min_value(),
+            expected.get_max_value(),
+        )  # same buckets, count, min and max: every percentile and the mean are the same
 
 
 def test_batched_recording_equals_one_record_per_request_and_the_total_is_their_sum() -> None:

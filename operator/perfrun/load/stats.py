@@ -206,8 +206,7 @@ class Recorder:
                 counts = Counter(values)
                 if metrics is not None:
                     metrics.observe_us(i, cls, counts)
-                add_counts(s.hist, counts)
-                add_counts(window, counts)
+                add_counts(s.hist, counts, window)
             if metrics is not None:
                 by_class = [0] * len(STATUS_CLASSES)
                 for code, n in s.codes.items():
