@@ -9,11 +9,14 @@ HTTP client choice measured the same way: the engine's own client
 (``perfrun.load.http``: asyncio Protocols + llhttp via httptools), aiohttp on uvloop and httpx,
 each as a bare loop of GETs with no bookkeeping.
 
+``--pin 0`` runs every tool on CPU 0 and nginx on the others (the same for each tool, so
+the ratios stay fair); the first line printed says which.
+
 CPU is the client process's own user+system time (``RUSAGE_CHILDREN`` around each child), so
 the figure is requests per client CPU-second whatever else the machine is doing.
 
     .venv/bin/python bench/load_throughput.py [--seconds 5] [--connections 32] [--rounds 1]
-      [--no-clients] [--open-rates 2000,...] [--open-rounds 1]
+      [--no-clients] [--open-rates 2000,...] [--open-rounds 1] [--pin 0]
       [--k6 ~/.cache/perfrun/bin/k6-v1.8.1/k6]
 
 Build k6 once: GOTOOLCHAIN=local GOBIN=~/.cache/perfrun/bin/k6-v1.8.1 go install go.k6.io/k6@v1.8.1
@@ -41,6 +44,27 @@ from tests.support.loadservers import start_nginx, stop_nginx
 from tests.support.waiting import free_port
 
 DEFAULT_K6 = Path.home() / ".cache/perfrun/bin/k6-v1.8.1/k6"
+# With --pin: the CPUs every measured tool runs on (nginx gets the others).
+TOOL_CPUS: set[int] | None = None
+
+
+def _pin_tool() -> None:
+    if TOOL_CPUS is not None:
+        os.sched_setaffinity(0, TOOL_CPUS)
+
+
+def pin(nginx_pid: int, tool_cpus: set[int]) -> str:
+    """Every tool on ``tool_cpus`` and nginx (master and workers) on the other CPUs, so the
+    load process and the target do not take each other's core; returns what it did."""
+    global TOOL_CPUS
+    rest = os.sched_getaffinity(0) - tool_cpus
+    if not rest:
+        raise SystemExit(f"--pin: no CPU left for nginx beside {sorted(tool_cpus)}")
+    children = Path(f"/proc/{nginx_pid}/task/{nginx_pid}/children").read_text().split()
+    for pid in (nginx_pid, *map(int, children)):
+        os.sched_setaffinity(pid, rest)
+    TOOL_CPUS = tool_cpus
+    return f"pinned: each tool on CPU {sorted(tool_cpus)}, nginx on CPU {sorted(rest)}"
 
 
 def measured(cmd: list[str], timeout: float) -> tuple[str, float, float]:
@@ -49,7 +73,9 @@ def measured(cmd: list[str], timeout: float) -> tuple[str, float, float]:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, preexec_fn=_pin_tool
+    )
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -365,12 +391,21 @@ def main() -> int:
         help="open-model rates to run the engine and k6 constant-arrival-rate at ('' skips)",
     )
     ap.add_argument("--open-rounds", type=int, default=1, help="open-model rounds (medians)")
+    ap.add_argument(
+        "--pin",
+        default="",
+        help="CPUs for every tool, e.g. '0' (nginx gets the rest; the same for all tools)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="perfrun-bench-"))
     nginx = start_nginx(tmp, free_port(), access_log=False)
     rounds: list[dict[str, float]] = []
     clients: dict[str, tuple[int, float]] = {}
     try:
+        if args.pin:
+            print(pin(nginx.proc.pid, {int(c) for c in args.pin.split(",")}))
+        else:
+            print("not pinned: tools and nginx go where the scheduler puts them (--pin 0 pins)")
         s, c = args.seconds, args.connections
         for r in range(args.rounds):
             rows: dict[str, tuple[int, float]] = {}
