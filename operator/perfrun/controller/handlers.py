@@ -28,6 +28,7 @@ from perfrun.controller.reconcile import context_for, reconcile
 from perfrun.controller.rendered import Rendered
 from perfrun.controller.schedule import Schedule, wake_at
 from perfrun.controller.settings import OperatorSettings
+from perfrun.controller.waves import Waves
 from perfrun.kube.cache import Cache
 from perfrun.kube.client import Kube, load_api_client
 from perfrun.kube.errors import is_api_trouble
@@ -64,9 +65,17 @@ _phases_lock = threading.Lock()
 
 @functools.cache
 def _kube() -> tuple[Kube, OperatorSettings]:
-    """One API client and one settings object per process."""
+    """One API client and one settings object per process: a connection for each handler
+    thread and each thread of the apply pool (``_applies``)."""
     settings = OperatorSettings.from_env()
-    return Kube(load_api_client(settings.kubeconfig, settings.workers)), settings
+    return Kube(load_api_client(settings.kubeconfig, 2 * settings.workers)), settings
+
+
+@functools.cache
+def _applies() -> Waves:
+    """The pool every run's environment is applied with, in waves (one per process), as
+    many threads as handlers: a bound on the writes in flight shared by all runs."""
+    return Waves(_kube()[1].workers)
 
 
 @functools.cache
@@ -192,8 +201,9 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> bool:
     kube, settings = _kube()
     cache, analyses, _ = _io()
     outcome = reconcile(
-        dict(body), kube, settings, reads=cache, analyses=analyses, rendered=_rendered()
-    )
+        dict(body), kube, settings,
+        reads=cache, analyses=analyses, rendered=_rendered(), applies=_applies(),
+    )  # fmt: skip
     if outcome.retried:  # a passing API error: the status is written, the next tick retries
         RECONCILE_ERRORS.inc()
     if outcome.patch:

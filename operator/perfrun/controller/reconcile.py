@@ -5,6 +5,7 @@ missing, so a reconcile repeated after a crash creates nothing twice."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from perfrun.controller.refusal import ObjectRefusedError, refusal_of
 from perfrun.controller.rendered import Rendered
 from perfrun.controller.settings import OperatorSettings
 from perfrun.controller.status_update import next_status, status_patch
+from perfrun.controller.waves import Waves, apply_in_waves
 from perfrun.kube.cache import Reader
 from perfrun.kube.client import Kube
 from perfrun.kube.errors import KubeError
@@ -49,6 +51,15 @@ class ReconcileResult:
     phase: Phase | None = None
     # a passing API error this reconcile met (retried next tick; counted as an error)
     retried: str | None = None
+
+
+@dataclass(frozen=True)
+class _Pools:
+    """Where a reconcile's slow parts run: analyses, the environment's applies (None: in
+    the reconcile's own thread)."""
+
+    analyses: Analyses | None = None
+    applies: Waves | None = None
 
 
 def context_for(
@@ -94,10 +105,13 @@ def reconcile(
     reads: Reader | None = None,
     analyses: Analyses | None = None,
     rendered: Rendered | None = None,
+    applies: Waves | None = None,
 ) -> ReconcileResult:
     """``reads``: where the run's namespace is read (the operator's informer cache), else
     ``kube``; ``analyses``: the pool analyses run in, else in this thread; ``rendered``: the
-    renders kept between reconciles, else the environment is rendered each time."""
+    renders kept between reconciles, else the environment is rendered each time;
+    ``applies``: the pool the environment is applied with, in waves (controller/waves.py),
+    else one object after another."""
     now = now or datetime.now(UTC)
     try:
         run = PerfRun.model_validate(
@@ -142,8 +156,9 @@ def reconcile(
         violations=violations(run.spec, settings.policy, ctx.namespace) if pending else [],
     )
     plan, retried = _carry_out(
-        plan, run, ctx, kube, environment, observed, status, now, settings.policy, analyses=analyses
-    )
+        plan, run, ctx, kube, environment, observed, status, now, settings.policy,
+        pools=_Pools(analyses, applies),
+    )  # fmt: skip
     new = next_status(status, plan, body["metadata"].get("generation"), now)
     return ReconcileResult(status_patch(status, new), plan.events, plan.phase, retried=retried)
 
@@ -159,7 +174,7 @@ def _carry_out(
     now: datetime,
     policy: AdminPolicy,
     *,
-    analyses: Analyses | None = None,
+    pools: _Pools,
 ) -> tuple[Plan, str | None]:
     """Run the plan's actions. An object the API server refuses ends the run (ApplyRejected,
     naming it); a passing error (5xx, 429, a timeout) keeps the plan's status -- its deadline
@@ -168,7 +183,7 @@ def _carry_out(
         try:
             _act(
                 action, run, ctx, kube, environment, observed, plan, status, now,
-                policy=policy, analyses=analyses,
+                policy=policy, pools=pools,
             )  # fmt: skip
         except ObjectRefusedError as exc:
             log.warning("run %s/%s: %s", ctx.perfrun_namespace, ctx.name, exc.refusal.describe())
@@ -210,11 +225,16 @@ def _preflight(run: PerfRun, ctx: RunContext) -> list[str]:
     return problems
 
 
-def _apply_missing(kube: Kube, manifests: list[dict[str, Any]], missing: set[str] | None) -> None:
-    for manifest in manifests:
-        key = f"{manifest['kind']}/{manifest['metadata']['name']}"
-        if missing is None or key in missing:
-            _apply(kube, manifest)
+def _apply_missing(
+    kube: Kube,
+    manifests: list[dict[str, Any]],
+    missing: set[str] | None,
+    applies: Waves | None = None,
+) -> None:
+    wanted = [
+        m for m in manifests if missing is None or f"{m['kind']}/{m['metadata']['name']}" in missing
+    ]
+    apply_in_waves(wanted, functools.partial(_apply, kube), applies)
 
 
 def _act(
@@ -229,14 +249,14 @@ def _act(
     now: datetime,
     *,
     policy: AdminPolicy,
-    analyses: Analyses | None = None,
+    pools: _Pools,
 ) -> None:
     if action == Action.CREATE_NAMESPACE:
         if kube.get("v1", "Namespace", ctx.namespace) is None:
             _apply(kube, render_namespace.namespace(run, ctx))
     elif action == Action.APPLY_ENVIRONMENT:
         missing = set(observed.missing) if observed.namespace_exists else None
-        _apply_missing(kube, environment, missing)
+        _apply_missing(kube, environment, missing, pools.applies)
     elif action in (Action.RUN_MIGRATIONS, Action.RUN_DATASET, Action.RUN_LOAD):
         job_name, render = {
             Action.RUN_MIGRATIONS: (render_jobs.MIGRATIONS_JOB, render_jobs.migrations_job),
@@ -248,7 +268,7 @@ def _act(
     elif action == Action.STOP_LOAD:
         kube.delete("batch/v1", "Job", render_jobs.LOAD_JOB, ctx.namespace)
     elif action == Action.ANALYZE:
-        found = _analysis(run, ctx, kube, status, now, policy, analyses)
+        found = _analysis(run, ctx, kube, status, now, policy, pools.analyses)
         plan.updates.update(found)
         message = found.get("message")
         if isinstance(message, str):  # the verdict's reason, until the end
