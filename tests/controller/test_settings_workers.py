@@ -15,8 +15,8 @@ from perfrun.controller.settings import (
 def test_default_and_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PERFRUN_WORKERS", raising=False)
     assert OperatorSettings.from_env().workers == DEFAULT_WORKERS
-    monkeypatch.setenv("PERFRUN_WORKERS", "64")
-    assert OperatorSettings.from_env().workers == 64
+    monkeypatch.setenv("PERFRUN_WORKERS", "48")
+    assert OperatorSettings.from_env().workers == 48
 
 
 @pytest.mark.parametrize("bad", ["0", "-3", "many", "2.5"])

@@ -80,8 +80,10 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 # kopf runs each run's sync tick in a thread pool: Python's default (CPU count + 4, six on
-# two cores) held every tick of 25 runs in a queue (bench/operator_scale.py).
-DEFAULT_WORKERS = 32
+# two cores) held every tick of 25 runs in a queue (bench/operator_scale.py). At 200 runs,
+# 32 still queued them: a run's namespace was applied 16 s (p50) after its PerfRun; 64: 5 s
+# (the N=200 bench, 32/48/64 side by side: EnvironmentReady p99 39/39/33 s).
+DEFAULT_WORKERS = 64
 # Analyses at once (each queries a Prometheus, which may be slow or never answer): their
 # own pool, apart from the handlers' (perfrun.controller.analyses).
 DEFAULT_ANALYSIS_WORKERS = 4
