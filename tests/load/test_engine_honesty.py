@@ -58,6 +58,11 @@ def _full_seconds(times: list[float]) -> list[int]:
     return [counts.get(k, 0) for k in range(1, last)]
 
 
+# The most a second may show over the budget when its neighbour is short by as much (the
+# server logged late what the client sent in time); measured: 315 after 282 at 300/s.
+SHIFT_SHARE = 0.1
+
+
 def test_a_step_at_the_budget_is_delivered_at_the_budget(
     nginx_server: NginxServer, tmp_path: Path
 ) -> None:
@@ -89,10 +94,13 @@ def test_a_step_at_the_budget_is_delivered_at_the_budget(
     # into any window of 1 s + 2 ms guard; unit-tested in test_budget). A second in which
     # the load process was not scheduled for a few hundred ms is short (nothing may make up
     # for it without going over; the summary says so: dropped). So: every second over is
-    # such a shift, and 80 % of the seconds within 1 %.
+    # such a shift, of at most SHIFT_SHARE of the budget (~100 ms of nginx not logging: a
+    # burst the client sent, e.g. [600, 0], fails however it is paired), and 80 % of the
+    # seconds within 1 %.
     assert sum(seconds) / len(seconds) >= 0.99 * rate, detail
     for k, n in enumerate(seconds):
         if n > rate:
+            assert n <= (1 + SHIFT_SHARE) * rate, (k, detail)
             pair = [seconds[j] for j in (k - 1, k + 1) if 0 <= j < len(seconds)]
             assert any(n + m <= 2 * rate for m in pair), (k, detail)
     assert sum(n >= 0.99 * rate for n in seconds) >= 0.8 * len(seconds), detail
