@@ -12,11 +12,15 @@ from tests.render.helpers import EXAMPLE_NAMES, context, example, make_run
 
 from perfrun.api import PerfRun
 from perfrun.controller.refusal import ObjectRefusedError, Refusal
-from perfrun.controller.waves import WORKLOAD_KINDS, Waves, apply_in_waves, waves
+from perfrun.controller.waves import BINDING_KINDS, WORKLOAD_KINDS, Waves, apply_in_waves, waves
 from perfrun.render.all import environment
 
 FENCE_AND_REFERENCED = ("ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount",
-                        "Role", "RoleBinding", "Secret", "ConfigMap", "Service")  # fmt: skip
+                        "Role", "Secret", "ConfigMap", "Service")  # fmt: skip
+
+
+def _wave_of(m: dict[str, Any]) -> int:
+    return 2 if m["kind"] in WORKLOAD_KINDS else 1 if m["kind"] in BINDING_KINDS else 0
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
@@ -24,13 +28,17 @@ def test_every_pod_maker_comes_after_everything_else(name: str) -> None:
     run: PerfRun = make_run(example(name))
     manifests = environment(run, context(run))
     found = waves(manifests)
-    assert [m for wave in found for m in wave] == sorted(
-        manifests, key=lambda m: m["kind"] in WORKLOAD_KINDS
-    )  # every object once, the given order kept within a wave
-    first, last = found
+    # every object once, the given order kept within a wave
+    assert [m for wave in found for m in wave] == sorted(manifests, key=_wave_of)
+    first, bindings, last = found
     assert {m["kind"] for m in last} <= WORKLOAD_KINDS
     assert {m["kind"] for m in first} == set(FENCE_AND_REFERENCED) & {m["kind"] for m in manifests}
     assert {"Deployment"} <= {m["kind"] for m in last}
+    # a RoleBinding only once its Role exists: a least-privilege operator may bind only a
+    # Role the API server can find (RBAC's escalation check)
+    assert {m["kind"] for m in bindings} == {"RoleBinding"}
+    roles = {m["metadata"]["name"] for m in first if m["kind"] == "Role"}
+    assert {m["roleRef"]["name"] for m in bindings if m["roleRef"]["kind"] == "Role"} <= roles
 
 
 def test_no_empty_wave() -> None:

@@ -5,9 +5,12 @@ Applied one after another, a run's ~15 objects held its reconcile's thread for t
 their writes (7-8 s at 200 runs, a Service ~3 s under load) and every other run's tick queued
 behind it. Only one order matters: nothing that runs (a pod, or what makes pods) exists
 before the fence, the RBAC, the Secrets, ConfigMaps and Services it relies on. So the first
-wave is everything else, the second the workloads; within a wave nothing depends on another
-object (a RoleBinding may name a Role that is not there yet, a Service selects pods that
-come later).
+wave is everything else but the RoleBindings, the second the RoleBindings, the third the
+workloads. A RoleBinding needs its Role to exist when the operator is not cluster-admin: the
+API server checks that whoever binds a Role holds what it grants (RBAC's escalation check),
+and a Role written beside its binding is "not found" (the chart's least-privilege RBAC,
+tests/charts/test_chart.py). Within a wave nothing depends on another object (a Service
+selects pods that come later).
 
 The writes of all runs share one bounded pool (``Waves``), so 200 runs' reconciles never
 mean more than ``workers`` applies in flight on top of the handler threads themselves."""
@@ -26,13 +29,17 @@ Manifest = dict[str, Any]
 WORKLOAD_KINDS = frozenset(
     {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
 )
+# Kinds that name a Role the API server must find when they are written.
+BINDING_KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
 
 
 def waves(manifests: Sequence[Manifest]) -> list[list[Manifest]]:
-    """The manifests in apply waves, each in its given order: what runs pods last."""
-    first = [m for m in manifests if m["kind"] not in WORKLOAD_KINDS]
+    """The manifests in apply waves, each in its given order: the bindings after the Roles,
+    what runs pods last."""
+    first = [m for m in manifests if m["kind"] not in WORKLOAD_KINDS | BINDING_KINDS]
+    bindings = [m for m in manifests if m["kind"] in BINDING_KINDS]
     last = [m for m in manifests if m["kind"] in WORKLOAD_KINDS]
-    return [wave for wave in (first, last) if wave]
+    return [wave for wave in (first, bindings, last) if wave]
 
 
 class Waves:
