@@ -36,10 +36,14 @@ BINDING_KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
 def waves(manifests: Sequence[Manifest]) -> list[list[Manifest]]:
     """The manifests in apply waves, each in its given order: the bindings after the Roles,
     what runs pods last."""
-    first = [m for m in manifests if m["kind"] not in WORKLOAD_KINDS | BINDING_KINDS]
-    bindings = [m for m in manifests if m["kind"] in BINDING_KINDS]
-    last = [m for m in manifests if m["kind"] in WORKLOAD_KINDS]
-    return [wave for wave in (first, bindings, last) if wave]
+    found: list[list[Manifest]] = [[], [], []]
+    for m in manifests:
+        found[_wave(m["kind"])].append(m)
+    return [wave for wave in found if wave]
+
+
+def _wave(kind: str) -> int:
+    return 2 if kind in WORKLOAD_KINDS else 1 if kind in BINDING_KINDS else 0
 
 
 class Waves:

@@ -3,7 +3,7 @@ move the ramp level accordingly. Pure: the engine feeds windows in and applies t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from perfrun.api.load import Adaptive
@@ -249,9 +249,12 @@ class Controller:
         shown = min(current, served_rate(signals, current))
         # a re-cut while settling continues the same cut: undoing it (constantErrors)
         # restores the rate and the known capacity from before the first one
-        start = self._cut or _Cut(current, {}, self.cap is not None, self.known)
-        recut = self._cut is not None
-        self._cut = _Cut(start.from_rate, found, start.was_capped, start.known_before, recut)
+        prior = self._cut
+        self._cut = (
+            replace(prior, signals=found, recut=True)
+            if prior is not None
+            else _Cut(current, found, self.cap is not None, self.known)
+        )
         # stepDown measures a target that may have recovered afresh at each breach; a hold
         # can only come down
         self.known = shown if self.known is None or self._rechecks else min(self.known, shown)
