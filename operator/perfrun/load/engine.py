@@ -602,7 +602,9 @@ class Engine:
                 continue
             ledger.due[step] += 1
             deadline = min(t + self.max_lateness_s, self._ramp_end)
-            if not (self._take_now() or await self._acquire(deadline)):
+            # Past its deadline already (the loop was held, or the engine is behind): dropped
+            # even when the budget is free, never sent late by more than maxLateness.
+            if self._now() > deadline or not (self._take_now() or await self._acquire(deadline)):
                 ledger.drop(step)
                 self.recorder.dropped += 1
                 t = slots.next(pace)
