@@ -499,10 +499,13 @@ class Engine:
         ok = status is not None and sc.ok(status)
         self.recorder.complete(i, latency, ok, status)
 
-    def _fire(self, sc: CompiledScenario, intended: float, step: int) -> None:
-        """The open model's send (a slot and a token are held): on an idle connection with
-        :meth:`_answered` as its callback, else (no idle connection) as a task that opens
-        one."""
+    def _fire(self, sc: CompiledScenario, slot: float, sent: float, step: int) -> None:
+        """The open model's send of ``slot``, at ``sent`` (a slot and a token are held): on an
+        idle connection with :meth:`_answered` as its callback, else (no idle connection) as
+        a task that opens one. A send early (by at most EARLY_S) counts its latency from the
+        send."""
+        self._ledger.sent(step, sent - slot)
+        intended = min(slot, sent)
         data = self._data(sc)
         if self._client.try_send(
             data, self._makers[sc.index].head_only, self._on_answer, (sc, intended, data)
@@ -570,28 +573,39 @@ class Engine:
         if not self.steps:
             return
         ledger = self._ledger
+        clock, t0 = self.clock, self._t0
+        max_lateness, ramp_end = self.max_lateness_s, self._ramp_end
         slots = Arrivals(
             phase_offset(self.share.index, self.share.count, max(1, self.steps[0].rate))
         )
         t = slots.next(max(1, self.steps[0].rate))
         sends = 0
+        # The step and its pace hold until a slot passes the step's end or the loop has run
+        # other work (an await: a window may have cut the rate); in between they are not
+        # looked up again per slot.
+        fresh = False
+        step, pace, step_end = 0, 0.0, 0.0
         while not self._stopping:
-            found = self._active(slots, t)
-            if found is None:
-                break
-            _, step, rate = found
-            pace = min(float(rate), self._pace_cap)
-            t = slots.next(pace)
-            if t >= self.steps[step].end:  # the step is over (t never precedes its start)
-                continue
-            now = self._now()
+            if not fresh or t >= step_end:
+                found = self._paced(slots, t)
+                if found is None:
+                    break
+                t, step, pace, step_end = found
+                if t >= step_end:  # the step is over (t never precedes its start)
+                    continue
+                fresh = True
+            now = clock() - t0
             if t > now + EARLY_S:
                 await self._sleep(t - now - EARLY_S)
+                fresh = False
                 if self._stopping:
                     break
+                now = clock() - t0
             elif sends >= BATCH:
                 await asyncio.sleep(0)
                 sends = 0
+                fresh = False
+                now = clock() - t0
             sends += 1
             if self.controller.aborted:
                 break
@@ -601,22 +615,28 @@ class Engine:
                 t = slots.next(pace)
                 continue
             ledger.due[step] += 1
-            deadline = min(t + self.max_lateness_s, self._ramp_end)
+            deadline = min(t + max_lateness, ramp_end)
             # Past its deadline already (the loop was held, or the engine is behind): dropped
             # even when the budget is free, never sent late by more than maxLateness.
-            if self._now() > deadline or not (self._take_now() or await self._acquire(deadline)):
-                ledger.drop(step)
-                self.recorder.dropped += 1
+            if now > deadline:
+                taken = False
+            elif not (taken := self._take_now()):
+                taken = await self._acquire(deadline)
+                fresh = False
+            if not taken:
+                self._drop(step)
                 t = slots.next(pace)
                 if self._stopping:
                     break
                 continue
-            sent = self._now()
-            ledger.sent(step, sent - t)
-            # A send early (by at most EARLY_S) counts its latency from the send.
-            self._fire(sc, min(t, sent), step)
+            self._fire(sc, t, clock() - t0, step)
             t = slots.next(pace)
-        # Slots that were due but never went out (stopped or aborted).
+        self._drop_undelivered(slots, t)
+
+    def _drop_undelivered(self, slots: Arrivals, t: float) -> None:
+        """The open model's slots from ``t`` that were due but never went out (stopped or
+        aborted): due and dropped."""
+        ledger = self._ledger
         now = min(self._now(), self._ramp_end)
         while t < now:
             found = self._active(slots, t)
@@ -624,10 +644,24 @@ class Engine:
                 break
             t, step, rate = found
             ledger.due[step] += 1
-            ledger.drop(step)
-            self.recorder.dropped += 1
+            self._drop(step)
             slots.advance()
             t = slots.next(min(float(rate), self._pace_cap))
+
+    def _drop(self, step: int) -> None:
+        self._ledger.drop(step)
+        self.recorder.dropped += 1
+
+    def _paced(self, slots: Arrivals, t: float) -> tuple[float, int, float, float] | None:
+        """From ``t`` (see :meth:`_active`): the next slot, its step, the pace (the step's
+        rate as the back-off lets it run, at most what the budget sustains) and the step's
+        end; None once the ramp is over."""
+        found = self._active(slots, t)
+        if found is None:
+            return None
+        _, step, rate = found
+        pace = min(float(rate), self._pace_cap)
+        return slots.next(pace), step, pace, self.steps[step].end
 
     def _active(self, slots: Arrivals, t: float) -> tuple[float, int, float] | None:
         """(t, step, rate) of the first step from ``t`` on with a rate above 0, ``t`` moved to
