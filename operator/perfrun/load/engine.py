@@ -261,11 +261,14 @@ class Engine:
         )
 
     def _warm_connections(self) -> int:
-        """Connections to open before the start: about what the open model's peak rate keeps
-        busy at a millisecond each, plus a few (the closed model: its largest step's users);
-        never more than the in-flight budget. More are opened when needed."""
+        """Connections to open before the start: for the open model, what its peak rate keeps
+        busy at 4 ms each plus one catch-up burst (BATCH sends in a row after a stall); the
+        closed model: its largest step's users; never more than the in-flight budget. More
+        are opened when needed, but such a send is a task that connects, several times the
+        cost of one on an idle connection, and it comes exactly when the engine is behind
+        (with 8 + peak/500 at 25-30k req/s: 40-1070 of them a run, and it stayed behind)."""
         peak = max((s.rate for s in self.steps), default=0)
-        wanted = peak if self.spec.ramp.model == "closed" else 8 + peak // 500
+        wanted = peak if self.spec.ramp.model == "closed" else BATCH + peak // 250
         return min(self.share.max_in_flight, wanted)
 
     # --- time and budget ----------------------------------------------------------------
