@@ -76,6 +76,34 @@ def test_add_counts_is_one_record_value_per_entry(
         )  # same buckets, count, min and max: every percentile and the mean are the same
 
 
+@given(
+    st.dictionaries(
+        st.one_of(
+            st.integers(0, 40_000_000),
+            st.sampled_from([1000, 2500, 5000, 10_000_000, 30_000_000, 30_000_001]),
+        ),
+        st.integers(1, 1000),
+        max_size=200,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_observe_us_puts_each_value_where_prometheus_would(counts: dict[int, int]) -> None:
+    """The sorted, running-total observe equals one ``le`` comparison per value (a value on a
+    bound counts in that bound's bucket, as ``Histogram.observe`` does)."""
+    import bisect
+
+    from perfrun.load.metrics import _BOUNDS_US
+
+    metrics = LoadMetrics(["get"])
+    metrics.observe_us(0, 1, counts)
+    want = [0] * (len(_BOUNDS_US) + 1)
+    for us, n in counts.items():
+        want[bisect.bisect_left(_BOUNDS_US, us)] += n
+    assert metrics._requests.buckets[0][1] == want
+    total = sum(us * n for us, n in counts.items()) / 1_000_000
+    assert metrics._requests.sums[0][1] == pytest.approx(total)
+
+
 def test_batched_recording_equals_one_record_per_request_and_the_total_is_their_sum() -> None:
     rng = random.Random(3)
     rec = Recorder(["a", "b"], frozenset({429}))
