@@ -10,6 +10,7 @@ by then (it grew ~20 ms per second)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import warnings
@@ -25,6 +26,9 @@ from perfrun.analysis.model import Window
 from perfrun.analysis.run import analyze
 from perfrun.analysis.summaries import parse_summary
 from perfrun.api.analysis import AnalysisSpec
+from perfrun.api.load import LoadSpec
+from perfrun.load.budget import share_of
+from perfrun.load.engine import Engine
 
 pytestmark = pytest.mark.services
 
@@ -174,12 +178,6 @@ def test_a_slot_past_its_lateness_is_dropped_even_with_the_budget_free(
     more than maxLateness (100 ms) before it could send are dropped and counted, the rest
     go out late by at most maxLateness. The engine sent every one of them late instead
     (0 dropped at 30k req/s on loopback nginx with a p50 of 375 ms)."""
-    import asyncio
-
-    from perfrun.api.load import LoadSpec
-    from perfrun.load.budget import share_of
-    from perfrun.load.engine import Engine
-
     budget = {"maxRps": 2000, "maxInFlight": 64, "maxDuration": "1m"}
     spec = LoadSpec.model_validate(_open(test_server.url, 200, "3s", budget=budget))
     engine = Engine(spec, share_of(spec, 0, 1), drain_timeout_s=2.0)

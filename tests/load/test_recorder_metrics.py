@@ -4,6 +4,7 @@ scenario templates that would break a request's framing are refused."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 from pathlib import Path
@@ -26,7 +27,7 @@ from perfrun.load.histograms import (
     record_seconds,
     same_counts,
 )
-from perfrun.load.metrics import LoadMetrics
+from perfrun.load.metrics import _BOUNDS_US, LoadMetrics
 from perfrun.load.stats import Recorder
 from perfrun.load.templates import Values, compile_scenarios
 
@@ -90,10 +91,6 @@ def test_add_counts_is_one_record_value_per_entry(
 def test_observe_us_puts_each_value_where_prometheus_would(counts: dict[int, int]) -> None:
     """The sorted, running-total observe equals one ``le`` comparison per value (a value on a
     bound counts in that bound's bucket, as ``Histogram.observe`` does)."""
-    import bisect
-
-    from perfrun.load.metrics import _BOUNDS_US
-
     metrics = LoadMetrics(["get"])
     metrics.observe_us(0, 1, counts)
     want = [0] * (len(_BOUNDS_US) + 1)
