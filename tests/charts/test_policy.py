@@ -1,8 +1,9 @@
-"""The cluster admin's admission policy (the chart's ValidatingAdmissionPolicy, its binding
-and params ConfigMap, from Helm values) against the real API server: each limit refuses a
-PerfRun with the field and the limit named, by `kubectl apply` and by `--dry-run=server`;
-a run within the limits is admitted; a run admitted before the limits tightened can still be
-annotated (kopf's bookkeeping) and deleted. The operator's own check of the same limits is in
+"""The cluster admin's admission policy (the chart's ValidatingAdmissionPolicy and its
+binding, the limits from Helm values written into the policy) against the real API server:
+each limit refuses a PerfRun with the field and the limit named, by `kubectl apply` and by
+`--dry-run=server`; a run within the limits is admitted; a run admitted before the limits
+tightened can still be annotated (kopf's bookkeeping) and deleted; a policy removed and
+installed again is enforced again. The operator's own check of the same limits is in
 tests/controller/test_hostile_cluster.py."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.support.cluster import KubeCluster, poll_until
+from tests.support.waiting import PollTimeoutError
 
 from perfrun.api.policy import AdminPolicy
 
@@ -23,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "perfrun-operator"
 EXAMPLE = REPO_ROOT / "examples" / "perfrun-minimal.yaml"
 Doc = dict[str, Any]
+VAP = "ValidatingAdmissionPolicy"
 pytestmark = pytest.mark.cluster
 
 VALUES = {
@@ -79,14 +82,18 @@ def policy(kube_cluster: KubeCluster, kube_namespace: str, perfrun_crds: None) -
     """The chart's policy objects, bound to this test's namespace only; removed afterwards."""
     docs = helm_template(kube_cluster, kube_namespace, VALUES)
     kube_cluster.apply(yaml.safe_dump_all(docs))
-    vap = next(d for d in docs if d["kind"] == "ValidatingAdmissionPolicy")
-    name = vap["metadata"]["name"]
+    name = next(d for d in docs if d["kind"] == VAP)["metadata"]["name"]
     over = variant(lambda s: s["load"]["budget"].update(maxRps=60))
-    poll_until(  # enforced, and its params seen (until then: "no params found")
-        lambda: "policy.maxRps 50" in dry_run(kube_cluster, kube_namespace, over).stderr,
-        timeout=60,
-        what="the admission policy to be enforced with its params",
-    )
+    answers: list[str] = []  # what the API server said, for the failure message
+
+    def enforced() -> bool:
+        answers.append(dry_run(kube_cluster, kube_namespace, over).stderr.strip())
+        return "policy.maxRps 50" in answers[-1]
+
+    try:  # enforced (the API server refreshes its policies about once a second)
+        poll_until(enforced, timeout=60, what="the admission policy to be enforced")
+    except PollTimeoutError as e:
+        raise PollTimeoutError(f"{e}; the API server said: {sorted(set(answers))}") from None
     yield name
     kube_cluster.kubectl("delete", "validatingadmissionpolicybinding", name, check=False)
     kube_cluster.kubectl("delete", "validatingadmissionpolicy", name, check=False)
@@ -175,7 +182,8 @@ CASES: list[tuple[str, Callable[[Doc], Any], str]] = [
 
 
 def test_the_policy_values_reach_the_operator_the_same_way(kube_cluster: KubeCluster) -> None:
-    """The params ConfigMap and the operator's PERFRUN_POLICY_* say the same limits."""
+    """The admission policy's variables and the operator's PERFRUN_POLICY_* say the same
+    limits."""
     import subprocess
 
     proc = subprocess.run(
@@ -206,10 +214,22 @@ def test_the_policy_values_reach_the_operator_the_same_way(kube_cluster: KubeClu
         max_duration="2h",
         max_storage="10Gi",
     )
-    (params,) = [
-        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-policy")
-    ]
-    assert params["data"]["egressCidrs"] == "10.20.0.0/16" and params["data"]["maxRps"] == "50"
+    (vap,) = [d for d in docs if d["kind"] == VAP]
+    expected = {
+        "egressCidrs": ["10.20.0.0/16"],
+        "prometheusUrls": ["http://prometheus.monitoring.svc:9090"],
+        "registries": ["docker.io", "registry.example"],
+        "maxPodSecurity": "baseline",
+        "maxRps": "50",
+        "maxParallelism": "2",
+        "maxReplicas": "3",
+        "maxDuration": "2h",
+        "maxStorage": "10Gi",
+    }
+    variables = vap["spec"]["variables"]
+    limits = {v["name"]: json.loads(v["expression"]) for v in variables if v["name"] in expected}
+    assert limits == expected
+    assert not [d for d in docs if d["kind"] == "ConfigMap" and "policy" in d["metadata"]["name"]]
 
 
 @pytest.mark.parametrize(("case", "change", "message"), CASES, ids=[c[0] for c in CASES])
@@ -249,16 +269,15 @@ def test_a_run_within_the_limits_is_admitted_and_survives_a_tighter_policy(
     # annotations) and deletion must still go through
     tighter = copy.deepcopy(VALUES)
     tighter["maxRps"] = 5
-    docs = helm_template(kube_cluster, kube_namespace, tighter)
-    params = next(d for d in docs if d["kind"] == "ConfigMap")
-    kube_cluster.apply(yaml.safe_dump(params))
+    docs = helm_template(kube_cluster, kube_namespace, tighter)  # `helm upgrade`, new values
+    kube_cluster.apply(yaml.safe_dump(next(d for d in docs if d["kind"] == VAP)))
     poll_until(
         lambda: (
             "policy.maxRps 5"
             in dry_run(kube_cluster, kube_namespace, variant(lambda s: None, "pol-new")).stderr
         ),
         timeout=30,
-        what="the tighter params to be used",
+        what="the tighter policy to be used",
     )
     kube_cluster.kubectl("annotate", "perfrun", "pol-ok", "-n", kube_namespace, "x=1")
     kube_cluster.kubectl(
@@ -289,13 +308,28 @@ def test_a_run_within_the_limits_is_admitted_and_survives_a_tighter_policy(
     )
 
 
-def test_no_params_means_no_perfruns(
+def test_a_policy_removed_and_installed_again_is_enforced_again(
     kube_cluster: KubeCluster, kube_namespace: str, policy: str
 ) -> None:
-    """parameterNotFoundAction: Deny -- a deleted params ConfigMap is not "no limits"."""
-    kube_cluster.kubectl("delete", "configmap", policy, "-n", kube_namespace)
+    """`helm uninstall` then `install`: the policy and its binding go, the API server stops
+    judging by them, and the same objects come back. A policy that read its limits from a
+    ConfigMap (paramKind) refused every PerfRun from then on with "no params found", until
+    the API server restarted (kube-apiserver 1.36 stops a built-in paramKind's informer for
+    good once no binding names it: kubernetes#133827)."""
+    docs = helm_template(kube_cluster, kube_namespace, VALUES)
+    over = variant(lambda s: s["load"]["budget"].update(maxRps=60), "pol-again")
+    kube_cluster.kubectl("delete", "validatingadmissionpolicybinding", policy)
+    kube_cluster.kubectl("delete", "validatingadmissionpolicy", policy)
     poll_until(
-        lambda: dry_run(kube_cluster, kube_namespace, variant(lambda s: None)).returncode != 0,
-        timeout=30,
-        what="runs to be refused without params",
+        lambda: dry_run(kube_cluster, kube_namespace, over).returncode == 0,
+        timeout=60,
+        what="the removed policy to stop judging",
     )
+    kube_cluster.apply(yaml.safe_dump_all(docs))
+    poll_until(
+        lambda: "policy.maxRps 50" in dry_run(kube_cluster, kube_namespace, over).stderr,
+        timeout=60,
+        what="the policy installed again to be enforced",
+    )
+    within = variant(lambda s: None, "pol-within")
+    assert dry_run(kube_cluster, kube_namespace, within).returncode == 0

@@ -1,7 +1,7 @@
 """The cluster admin's fences around every PerfRun: limits the author of a run does not set.
 
 The same limits are enforced twice: at admission by the chart's ValidatingAdmissionPolicy
-(its params are a ConfigMap rendered from the Helm values ``policy.*``) and by the operator,
+(the Helm values ``policy.*`` written into its CEL variables) and by the operator,
 which ends a violating run ``Invalid`` with reason ``PolicyViolation`` before anything is
 created. This module is the operator's side, pure: ``violations(spec, policy)``.
 
@@ -43,7 +43,7 @@ class AdminPolicy:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AdminPolicy:
         """From ``PERFRUN_POLICY_*`` (the chart sets them from the same values as the
-        admission policy's params): lists comma-separated, empty means unset."""
+        admission policy's variables): lists comma-separated, empty means unset."""
 
         def text(name: str) -> str:
             return env.get(ENV_PREFIX + name, "").strip()
