@@ -74,6 +74,37 @@ def test_a_step_at_the_budget_is_delivered_at_the_budget(
     ever (p99 climbing by ~20 ms a second against a server answering at once). nginx (its
     own process, answering from memory) counts the arrivals in its access log."""
     rate = 300
+    for attempt in (1, 2):
+        p99, share = _step_at_the_budget(nginx_server, tmp_path / str(attempt), rate)
+        # What the engine adds to a server answering at once: p99 under 5 ms (the issue's
+        # bound) whenever the machine let the processes run. The old engine fell behind for
+        # ever (its p50 was hundreds of ms by 20 s). On a saturated machine (CPU pressure: some
+        # task waited for a CPU more than QUIET_PRESSURE of the time) the scheduler alone
+        # delays the load process, nginx or the loopback's softirq by tens of ms, the load
+        # process at nice -10 too: measured at this rate, pressure 0.19 / 0.21 / 0.28 gave p99
+        # 1.9 / 2.2 / 2.9 ms, 0.24 / 0.37 / 0.41 / 0.55 gave 9.7 / 20 / 32 / 11 ms. A bound of a
+        # few ms is then no statement about the engine, so only p99 < 100 ms is judged, and the
+        # test says so (a warning). Below it, a p99 over 5 ms with some pressure is measured
+        # once more (CI, a control plane beside it: 6.05 ms at pressure 0.07, max 15 ms, once):
+        # an engine that adds the latency adds it every time, a scheduler burst rarely twice.
+        if share is not None and share >= QUIET_PRESSURE:
+            warnings.warn(
+                f"CPU pressure {share:.0%} during the run (saturated machine): judged "
+                f"p99 < 100 ms, not the issue's 5 ms; p99 was {p99} ms",
+                stacklevel=1,
+            )
+            assert p99 < 100.0, (p99, share)
+            return
+        if p99 < 5.0 or attempt == 2 or not share:
+            assert p99 < 5.0, (attempt, p99, share)
+            return
+
+
+def _step_at_the_budget(
+    nginx_server: NginxServer, tmp_path: Path, rate: int
+) -> tuple[float, float | None]:
+    """One run of a step at the budget, its delivery judged; (p99 ms, CPU pressure share)."""
+    tmp_path.mkdir()
     nginx_server.mark()
     with CpuPressure() as pressure:
         res = run_load(
@@ -108,27 +139,10 @@ def test_a_step_at_the_budget_is_delivered_at_the_budget(
             pair = [seconds[j] for j in (k - 1, k + 1) if 0 <= j < len(seconds)]
             assert any(n + m <= 2 * rate for m in pair), (k, detail)
     assert sum(n >= 0.99 * rate for n in seconds) >= 0.8 * len(seconds), detail
-    # What the engine adds to a server answering at once: p99 under 5 ms (the issue's bound)
-    # whenever the machine let the processes run. The old engine fell behind for ever (its
-    # p50 was hundreds of ms by 20 s). On a saturated machine (CPU pressure: some task waited
-    # for a CPU more than QUIET_PRESSURE of the time) the scheduler alone delays the load
-    # process, nginx or the loopback's softirq by tens of ms, the load process at nice -10
-    # too: measured at this rate, pressure 0.19 / 0.21 / 0.28 gave p99 1.9 / 2.2 / 2.9 ms,
-    # 0.24 / 0.37 / 0.41 / 0.55 gave 9.7 / 20 / 32 / 11 ms. A bound of a few ms is then no
-    # statement about the engine, so only p99 < 100 ms is judged, and the test says so (a
-    # warning).
     assert s["latencyMs"]["p50"] < 2.0, detail
-    if pressure.share is None or pressure.share < QUIET_PRESSURE:
-        assert s["latencyMs"]["p99"] < 5.0, detail
-    else:
-        warnings.warn(
-            f"CPU pressure {pressure.share:.0%} during the run (saturated machine): judged "
-            f"p99 < 100 ms, not the issue's 5 ms; p99 was {s['latencyMs']['p99']} ms",
-            stacklevel=1,
-        )
-        assert s["latencyMs"]["p99"] < 100.0, detail
     assert s["dropped"] <= 0.01 * s["steps"][0].get("due", 0), detail
     assert s["steps"][0].get("due", 0) >= 0.99 * rate * EXACT_SECONDS
+    return float(s["latencyMs"]["p99"]), pressure.share
 
 
 def test_slots_it_cannot_send_in_time_are_dropped_counted_and_judged(
