@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -40,6 +41,24 @@ def cluster() -> KubeCluster:
     crds = [n for n in applied.stdout.split() if n.startswith("customresourcedefinition")]
     kube.kubectl("wait", "--for=condition=Established", *crds, "--timeout=60s")
     return kube
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def python_speed() -> float:
+    """Millions of simple Python loop steps per second, best of 3: a yardstick for the CPU."""
+    best = 0.0
+    for _ in range(3):
+        t0, k = time.perf_counter(), 0
+        for i in range(2_000_000):
+            k += i & 7
+        best = max(best, 2.0 / (time.perf_counter() - t0))
+    return best
 
 
 def by_verb(counts: Counter[str]) -> Counter[str]:
@@ -74,7 +93,14 @@ def report(r: ScaleResult) -> str:
         f"{', ' + ' '.join(r.env) if r.env else ''})",
         f"  terminal: {len(r.phases)}/{r.n} seen, phases {dict(Counter(r.phases.values()))}, "
         f"verdicts {dict(Counter(r.verdicts.values()))}  ({terminal} ended normally)",
+        "  why they ended: "
+        + ", ".join(f"{k} {v}" for k, v in Counter(r.reasons.values()).most_common(8)),
+        *(f"    {k}: {m[:240]}" for k, m in sorted(r.reason_messages.items())),
         f"  apply -> EnvironmentReady: {p(r.env_ready_s)}",
+        "  on the way (from apply, p50/p99 s): "
+        + ", ".join(
+            f"{k} {percentile(v, 50):.0f}/{percentile(v, 99):.0f}" for k, v in r.stages.items()
+        ),
         f"  apply -> Finished:         {p(r.finished_s)}   overhead ratio "
         f"(Finished / load) p50 {percentile(ratio, 50):.2f} p99 {percentile(ratio, 99):.2f}",
         f"  delete -> namespace gone:  {p(r.gone_s)}   left behind: "
@@ -94,6 +120,10 @@ def report(r: ScaleResult) -> str:
         f"(total {sum(r.audit_writes.values())}), client-side {r.client_writes() / r.n:.1f}",
         f"  reconcile errors: metric {r.reconcile_errors:g}, ERROR log lines {r.error_lines} "
         f"(ticks failed {r.tick_failures})",
+        "  CPU s, apply .. all terminal: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in r.cluster_cpu_busy.most_common())
+        + f", operator {r.operator_cpu_busy:.0f}; the rest (idle, delete): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in r.cluster_cpu_rest.most_common()),
         "  top requests: " + ", ".join(f"{k} {v}" for k, v in r.requests.most_common(8)),
         "  audit writes: " + ", ".join(f"{k} {v}" for k, v in r.audit_writes.most_common(10)),
     ]
@@ -113,7 +143,11 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     kube = cluster()
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared)")
+    print(
+        f"machine: {os.cpu_count()} CPUs ({cpu_model()}), load average "
+        f"{os.getloadavg()[0]:.1f} (shared); {python_speed():.1f} M Python loop steps/s "
+        "(machines differ between sessions: compare figures from one machine)"
+    )
     results = []
     tmp = tempfile.mkdtemp(prefix="perfrun-scale-")  # kept: the operator logs
     print(f"work dir (operator logs, request counts): {tmp}")

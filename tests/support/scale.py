@@ -50,6 +50,7 @@ GROUP, VERSION, PLURAL = "perfrun.dev", "v1alpha1", "perfruns"
 TERMINAL = {"Succeeded", "Failed", "Expired", "Aborted", "Invalid"}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 LABEL_PERFRUN_NAMESPACE = "perfrun.dev/perfrun-namespace"
+LABEL_PERFRUN = "perfrun.dev/perfrun"  # the PerfRun's name[:63], on every object of a run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -74,6 +75,22 @@ def _condition_time(obj: dict[str, Any], ctype: str) -> float | None:
     return None
 
 
+def terminal_reason(status: dict[str, Any]) -> tuple[str, str]:
+    """("Type/Reason", message) of the condition that says why a run ended: Stalled if it is
+    True, else the last False condition by transition time, else Finished's."""
+    conds = status.get("conditions") or []
+    by_type = {c.get("type"): c for c in conds}
+    stalled = by_type.get("Stalled")
+    if stalled and stalled.get("status") == "True":
+        return f"Stalled/{stalled.get('reason', '-')}", stalled.get("message", "")
+    false = [c for c in conds if c.get("status") == "False" and c.get("type") != "Stalled"]
+    if false:
+        last = max(false, key=lambda c: c.get("lastTransitionTime") or "")
+        return f"{last.get('type')}/{last.get('reason', '-')}", last.get("message", "")
+    finished = by_type.get("Finished") or {}
+    return f"Finished/{finished.get('reason', '-')}", finished.get("message", "")
+
+
 def run_doc(name: str, load_seconds: int) -> dict[str, Any]:
     """The minimal example, held Running by kwok for its configured load duration."""
     doc = minimal(name)
@@ -96,6 +113,10 @@ class ScaleResult:
     interval: float
     phases: dict[str, str] = field(default_factory=dict)
     verdicts: dict[str, str] = field(default_factory=dict)
+    # Why each run ended ("Condition/Reason": Stalled's if True, else the last False one's),
+    # so that a run that ended Failed with no verdict is explained.
+    reasons: dict[str, str] = field(default_factory=dict)
+    reason_messages: dict[str, str] = field(default_factory=dict)  # one message per reason
     env_ready_s: list[float] = field(default_factory=list)
     finished_s: list[float] = field(default_factory=list)
     gone_s: list[float] = field(default_factory=list)
@@ -113,6 +134,14 @@ class ScaleResult:
     tick_failures: int = 0  # kopf's "Timer 'tick' failed" (retried only a minute later)
     log: Path | None = None
     env: list[str] = field(default_factory=list)  # the operator's extra environment
+    # CPU seconds of the cluster's processes from apply to all terminal, and over the rest
+    cluster_cpu_busy: Counter[str] = field(default_factory=Counter)
+    cluster_cpu_rest: Counter[str] = field(default_factory=Counter)
+    operator_cpu_busy: float = 0.0
+    # Where apply -> EnvironmentReady goes, per run, seconds from the PerfRun's creation to:
+    # its namespace created, its last workload pod created (by kube-controller-manager), that
+    # pod bound (scheduler), Ready (kwok), and EnvironmentReady (the operator seeing it).
+    stages: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def all_terminal(self) -> bool:
@@ -144,6 +173,34 @@ def _proc_stats(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return hwm, (int(fields[11]) + int(fields[12])) / ticks
+
+
+CLUSTER_PROCESSES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller",
+    "kube-scheduler",
+    "kwok",
+    "kubelet",
+    "containerd",
+)  # fmt: skip  (comm is cut at 15 characters: kube-controller-manager is "kube-controller")
+
+
+def cluster_cpu() -> Counter[str]:
+    """CPU seconds (user+system) so far of the local cluster's processes, by name: who of
+    them is the bound when N runs start together on a 2-core machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: Counter[str] = Counter()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, rest = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        name = head.split("(", 1)[1]
+        if name in CLUSTER_PROCESSES:
+            fields = rest.split()
+            out[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return out
 
 
 def _counts(path: Path) -> Counter[str]:
@@ -330,6 +387,9 @@ class _Bench:
             status = obj.get("status") or {}
             r.phases[name] = status.get("phase") or "-"
             r.verdicts[name] = status.get("verdict") or "-"
+            reason, message = terminal_reason(status)
+            r.reasons[name] = reason
+            r.reason_messages.setdefault(reason, message)
             created = _epoch(obj["metadata"]["creationTimestamp"])
             env_ready = _condition_time(obj, "EnvironmentReady")
             finished = _condition_time(obj, "Finished")
@@ -345,9 +405,42 @@ class _Bench:
             time.sleep(1.0)
         self.result.idle = _window(self.samples, terminal_at, time.time())
 
+    def stages(self, objs: dict[str, dict[str, Any]]) -> None:
+        """Each run's way to EnvironmentReady, from the objects' own timestamps (seconds)."""
+        runs: dict[str, str] = {}  # run namespace -> PerfRun name
+        stamps: dict[str, dict[str, float]] = {}
+        selector = f"{LABEL_PERFRUN_NAMESPACE}={self.ns}"
+        for ns in self.core.list_namespace(label_selector=selector).items:
+            run = (ns.metadata.labels or {}).get(LABEL_PERFRUN, "")
+            runs[ns.metadata.name] = run
+            stamps.setdefault(run, {})["namespace"] = ns.metadata.creation_timestamp.timestamp()
+        for pod in self.core.list_pod_for_all_namespaces().items:
+            run = runs.get(pod.metadata.namespace)
+            owners = [o.kind for o in pod.metadata.owner_references or []]
+            if run is None or ("ReplicaSet" not in owners and "StatefulSet" not in owners):
+                continue
+            at = stamps.setdefault(run, {})
+            at["pod created"] = max(
+                at.get("pod created", 0.0), pod.metadata.creation_timestamp.timestamp()
+            )
+            for c in pod.status.conditions or []:
+                key = {"PodScheduled": "pod bound", "Ready": "pod Ready"}.get(c.type)
+                if key and c.status == "True" and c.last_transition_time:
+                    at[key] = max(at.get(key, 0.0), c.last_transition_time.timestamp())
+        for name, obj in objs.items():
+            created = _epoch(obj["metadata"]["creationTimestamp"])
+            at = stamps.get(name, {})
+            env_ready = _condition_time(obj, "EnvironmentReady")
+            if env_ready is not None:
+                at["EnvironmentReady"] = env_ready
+            for key in ("namespace", "pod created", "pod bound", "pod Ready", "EnvironmentReady"):
+                if key in at:
+                    self.result.stages.setdefault(key, []).append(at[key] - created)
+
     def delete_and_wait(self, timeout: float) -> None:
         """Delete every PerfRun at once; time each run namespace until it is gone."""
         r = self.result
+        self.stages(self.perfruns())
         self.run_namespaces = self.namespaces()
         deleted_at = time.time()
         self.cluster.kubectl("delete", "perfrun", "--all", "-n", self.ns, "--wait=false")
@@ -434,11 +527,16 @@ def measure(
     try:
         bench.wait_watching()
         say(f"N={n}: applying {n} runs to {ns}")
+        cpu0, op_cpu0 = cluster_cpu(), result.cpu_s
         terminal_at = bench.apply_and_wait(timeout)
+        cpu1 = cluster_cpu()
+        result.cluster_cpu_busy = cpu1 - cpu0
+        result.operator_cpu_busy = result.cpu_s - op_cpu0
         say(f"N={n}: terminal after {terminal_at - bench.started:.0f}s")
         bench.idle(terminal_at, idle_seconds)
         bench.delete_and_wait(timeout)
         say(f"N={n}: all deleted after {result.wall_s:.0f}s")
+        result.cluster_cpu_rest = cluster_cpu() - cpu1
     finally:
         op.stop()
         cluster.kubectl("delete", "perfrun", "--all", "-n", ns, "--wait=false", check=False)
