@@ -121,9 +121,9 @@ def report(r: ScaleResult) -> str:
         f"  reconcile errors: metric {r.reconcile_errors:g}, ERROR log lines {r.error_lines} "
         f"(ticks failed {r.tick_failures})",
         "  CPU s, apply .. all terminal: "
-        + ", ".join(f"{k} {v:.0f}" for k, v in r.cluster_cpu_busy.most_common())
+        + ", ".join(f"{k} {v:.0f}" for k, v in r.cluster_cpu_busy.items())
         + f", operator {r.operator_cpu_busy:.0f}; the rest (idle, delete): "
-        + ", ".join(f"{k} {v:.0f}" for k, v in r.cluster_cpu_rest.most_common()),
+        + ", ".join(f"{k} {v:.0f}" for k, v in r.cluster_cpu_rest.items()),
         "  top requests: " + ", ".join(f"{k} {v}" for k, v in r.requests.most_common(8)),
         "  audit writes: " + ", ".join(f"{k} {v}" for k, v in r.audit_writes.most_common(10)),
     ]

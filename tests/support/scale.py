@@ -135,8 +135,8 @@ class ScaleResult:
     log: Path | None = None
     env: list[str] = field(default_factory=list)  # the operator's extra environment
     # CPU seconds of the cluster's processes from apply to all terminal, and over the rest
-    cluster_cpu_busy: Counter[str] = field(default_factory=Counter)
-    cluster_cpu_rest: Counter[str] = field(default_factory=Counter)
+    cluster_cpu_busy: dict[str, float] = field(default_factory=dict)
+    cluster_cpu_rest: dict[str, float] = field(default_factory=dict)
     operator_cpu_busy: float = 0.0
     # Where apply -> EnvironmentReady goes, per run, seconds from the PerfRun's creation to:
     # its namespace created, its last workload pod created (by kube-controller-manager), that
@@ -186,11 +186,11 @@ CLUSTER_PROCESSES = (
 )  # fmt: skip  (comm is cut at 15 characters: kube-controller-manager is "kube-controller")
 
 
-def cluster_cpu() -> Counter[str]:
+def cluster_cpu() -> dict[str, float]:
     """CPU seconds (user+system) so far of the local cluster's processes, by name: who of
     them is the bound when N runs start together on a 2-core machine."""
     ticks = os.sysconf("SC_CLK_TCK")
-    out: Counter[str] = Counter()
+    out: dict[str, float] = dict.fromkeys(CLUSTER_PROCESSES, 0.0)
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             head, rest = stat.read_text().rsplit(")", 1)
@@ -201,6 +201,13 @@ def cluster_cpu() -> Counter[str]:
             fields = rest.split()
             out[name] += (int(fields[11]) + int(fields[12])) / ticks
     return out
+
+
+def cpu_spent(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds between two :func:`cluster_cpu` readings, most first (processes that
+    spent nothing, e.g. not running, left out)."""
+    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    return dict(sorted(((k, v) for k, v in spent.items() if v > 0), key=lambda kv: -kv[1]))
 
 
 def _counts(path: Path) -> Counter[str]:
@@ -530,13 +537,13 @@ def measure(
         cpu0, op_cpu0 = cluster_cpu(), result.cpu_s
         terminal_at = bench.apply_and_wait(timeout)
         cpu1 = cluster_cpu()
-        result.cluster_cpu_busy = cpu1 - cpu0
+        result.cluster_cpu_busy = cpu_spent(cpu1, cpu0)
         result.operator_cpu_busy = result.cpu_s - op_cpu0
         say(f"N={n}: terminal after {terminal_at - bench.started:.0f}s")
         bench.idle(terminal_at, idle_seconds)
         bench.delete_and_wait(timeout)
         say(f"N={n}: all deleted after {result.wall_s:.0f}s")
-        result.cluster_cpu_rest = cluster_cpu() - cpu1
+        result.cluster_cpu_rest = cpu_spent(cluster_cpu(), cpu1)
     finally:
         op.stop()
         cluster.kubectl("delete", "perfrun", "--all", "-n", ns, "--wait=false", check=False)
