@@ -76,6 +76,9 @@ class Informer:
         self.relists = 0  # LISTs done (the first, then one per 410 or failed watch)
         self.failed: str | None = None  # why the last LIST or WATCH failed, while it does
         self._store: dict[Key, dict[str, Any]] = {}
+        # the same objects by namespace: a reconcile reads its own namespace's, and a scan of
+        # the whole store per read made each of N runs' reads cost O(N)
+        self._by_namespace: dict[str, dict[Key, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer-{kind}", daemon=True)
@@ -96,8 +99,25 @@ class Informer:
 
     def items(self, namespace: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            found = [o for k, o in self._store.items() if namespace is None or k[0] == namespace]
+            if namespace is None:
+                found = list(self._store.values())
+            else:
+                found = list(self._by_namespace.get(namespace, {}).values())
         return copy.deepcopy(found)
+
+    def _put(self, key: Key, obj: dict[str, Any]) -> None:
+        """Store ``obj`` under ``key`` (the lock held)."""
+        self._store[key] = obj
+        self._by_namespace.setdefault(key[0], {})[key] = obj
+
+    def _drop(self, key: Key) -> None:
+        """Forget ``key`` (the lock held)."""
+        self._store.pop(key, None)
+        held = self._by_namespace.get(key[0])
+        if held is not None:
+            held.pop(key, None)
+            if not held:
+                del self._by_namespace[key[0]]
 
     def remember(self, obj: dict[str, Any]) -> None:
         """An object this process just wrote (the API server's answer): readers see it before
@@ -107,7 +127,7 @@ class Informer:
             held = self._store.get(key)
             if held is not None and not newer(_version(obj), _version(held)):
                 return
-            self._store[key] = _slim(obj)
+            self._put(key, _slim(obj))
         self.on_change(where(key))
 
     # -- the loop -------------------------------------------------------------------------
@@ -143,8 +163,11 @@ class Informer:
             self.api_version, self.kind, self.label_selector, self.field_selector
         )
         fresh = {_key(o): _slim(o) for o in items}
+        by_namespace: dict[str, dict[Key, dict[str, Any]]] = {}
+        for key, obj in fresh.items():
+            by_namespace.setdefault(key[0], {})[key] = obj
         with self._lock:
-            old, self._store = self._store, fresh
+            old, self._store, self._by_namespace = self._store, fresh, by_namespace
         self.relists += 1
         changed = {where(k) for k in old.keys() ^ fresh.keys()}
         changed |= {
@@ -169,8 +192,8 @@ class Informer:
             with self._lock:
                 held = self._store.get(key)
                 if type_ == "DELETED":
-                    self._store.pop(key, None)
+                    self._drop(key)
                 elif held is None or newer(_version(obj), _version(held)):
-                    self._store[key] = _slim(obj)
+                    self._put(key, _slim(obj))
             self.on_change(where(key))
         return version
