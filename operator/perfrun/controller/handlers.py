@@ -11,9 +11,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from prometheus_client import Counter, Gauge, Histogram
@@ -36,7 +36,6 @@ from perfrun.kube.errors import is_api_trouble
 log = logging.getLogger(__name__)
 FINALIZER = KOPF_FINALIZER
 TIMER_EXIT_POLLING_S = 1.0
-DIFFBASE_IGNORED = ("spec", "metadata")
 # A deleted PerfRun's handler waits this long for its namespace to go before it hands back to
 # kopf (which logs a retry at ERROR level and posts it as an Event: a normal teardown should
 # not read like a fault). A coroutine that waits holds no thread: 100 runs deleted at once
@@ -102,22 +101,35 @@ def _writes() -> float:
 KUBE_WRITES.set_function(_writes)
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No "last handled state" for kopf: this operator is level-triggered (a timer and
+    on.delete, no on.create/on.update handlers that would diff), so every object reads as
+    unchanged and nothing is stored.
+
+    kopf's default kept it in an annotation: one more PerfRun write per run on its first
+    event (~14 ms of API server CPU: the CRD's schema, defaults and CEL rules run on every
+    PerfRun write, against ~3 ms for a ConfigMap, bench/apiserver_write_cost.py), and, for a
+    large spec (a 250 KiB dataset.schema), an annotation over the API server's 256 KiB limit
+    that failed every patch kopf sent, the finalizer's included. An annotation an older
+    version stored stays as it is, unread."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return cast(kopf.BodyEssence, {})
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="perfrun.dev")
-    # kopf keeps "the last handled state" for its on.create/on.update diffs in an annotation:
-    # the whole spec by default, which for a large spec (a 250 KiB dataset.schema) overflows
-    # the API server's 256 KiB limit on annotations -- every patch kopf then sends fails,
-    # the finalizer included, and the PerfRun cannot be deleted. This operator is
-    # level-triggered (a timer and on.delete, no change handlers): nothing needs the spec
-    # there, so the stored essence leaves spec and metadata out. Same key as before, so an
-    # old, large annotation is overwritten by the small one on the next event.
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="perfrun.dev",
-        key="last-handled-configuration",
-        ignored_fields=DIFFBASE_IGNORED,
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 60
     # A PerfRun deleted while its `tick` runs (a sync timer, in a thread, cannot be
