@@ -1,6 +1,6 @@
 """kopf keeps no "last handled state" for this level-triggered operator (handlers.NoDiffBase):
-each event reads as unchanged and nothing is written for it. The cluster-side count (no
-kopf patch of a PerfRun but its finalizer's) is in tests/controller/test_operator_e2e.py."""
+each event reads as unchanged and nothing is written for it. The cluster-side count of
+kopf's PerfRun patches is in tests/controller/test_operator_e2e.py."""
 
 from __future__ import annotations
 

@@ -242,9 +242,9 @@ def test_api_writes_one_run_costs_from_apply_to_teardown(
     assert writes["perfrun patch jobs"] == 1  # the load Job, applied once
     # status is written on transitions only, never on an idle tick
     assert writes["kopf patch perfruns/status"] <= 8
-    # kopf writes a PerfRun's metadata three times: its finalizer, and at deletion the
-    # on.delete handler's progress and the finalizer's removal; no "last handled state"
-    # annotation (controller/handlers.py NoDiffBase: it was a fourth)
+    # kopf writes a PerfRun's metadata for its finalizer and, at deletion, the on.delete
+    # handler's progress and the finalizer's removal; never a "last handled state"
+    # annotation (controller/handlers.py NoDiffBase)
     assert writes["kopf patch perfruns"] <= 3
     assert total <= 45
 

@@ -170,36 +170,35 @@ def _proc_stats(pid: int) -> tuple[float, float]:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             hwm = int(line.split()[1]) / 1024
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return hwm, (int(fields[11]) + int(fields[12])) / ticks
+    return hwm, _cpu_seconds(Path(f"/proc/{pid}/stat").read_text())[1]
 
 
+def _cpu_seconds(stat: str) -> tuple[str, float]:
+    """(command name, user+system CPU seconds) from a /proc/<pid>/stat line."""
+    head, rest = stat.rsplit(")", 1)
+    fields = rest.split()
+    return head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# by command name, which /proc cuts at 15 characters: kube-controller-manager is
+# "kube-controller"
 CLUSTER_PROCESSES = (
-    "etcd",
-    "kube-apiserver",
-    "kube-controller",
-    "kube-scheduler",
-    "kwok",
-    "kubelet",
+    "etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kwok", "kubelet",
     "containerd",
-)  # fmt: skip  (comm is cut at 15 characters: kube-controller-manager is "kube-controller")
+)  # fmt: skip
 
 
 def cluster_cpu() -> dict[str, float]:
     """CPU seconds (user+system) so far of the local cluster's processes, by name: who of
     them is the bound when N runs start together on a 2-core machine."""
-    ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = dict.fromkeys(CLUSTER_PROCESSES, 0.0)
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            head, rest = stat.read_text().rsplit(")", 1)
-        except OSError:
+            name, seconds = _cpu_seconds(stat.read_text())
+        except OSError:  # the process ended meanwhile
             continue
-        name = head.split("(", 1)[1]
-        if name in CLUSTER_PROCESSES:
-            fields = rest.split()
-            out[name] += (int(fields[11]) + int(fields[12])) / ticks
+        if name in out:
+            out[name] += seconds
     return out
 
 
@@ -412,8 +411,9 @@ class _Bench:
             time.sleep(1.0)
         self.result.idle = _window(self.samples, terminal_at, time.time())
 
-    def stages(self, objs: dict[str, dict[str, Any]]) -> None:
-        """Each run's way to EnvironmentReady, from the objects' own timestamps (seconds)."""
+    def stages(self, objs: dict[str, dict[str, Any]]) -> set[str]:
+        """Each run's way to EnvironmentReady, from the objects' own timestamps (seconds);
+        the run namespaces (read for it, so not read again)."""
         runs: dict[str, str] = {}  # run namespace -> PerfRun name
         stamps: dict[str, dict[str, float]] = {}
         selector = f"{LABEL_PERFRUN_NAMESPACE}={self.ns}"
@@ -443,12 +443,12 @@ class _Bench:
             for key in ("namespace", "pod created", "pod bound", "pod Ready", "EnvironmentReady"):
                 if key in at:
                     self.result.stages.setdefault(key, []).append(at[key] - created)
+        return set(runs)
 
     def delete_and_wait(self, timeout: float) -> None:
         """Delete every PerfRun at once; time each run namespace until it is gone."""
         r = self.result
-        self.stages(self.perfruns())
-        self.run_namespaces = self.namespaces()
+        self.run_namespaces = self.stages(self.perfruns())
         deleted_at = time.time()
         self.cluster.kubectl("delete", "perfrun", "--all", "-n", self.ns, "--wait=false")
         waiting = set(self.run_namespaces)
