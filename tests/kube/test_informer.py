@@ -60,3 +60,8 @@ def test_each_namespace_reads_its_own_objects_through_list_watch_and_own_writes(
     # readers get copies
     inf.items("e")[0]["data"]["x"] = "changed"
     assert inf.items("e")[0]["data"] == {}
+    # a reader's filter chooses before anything is copied; the copies are still copies
+    kept = inf.items("e", lambda o: o["metadata"]["name"] == "1")
+    assert names(kept) == {"1": "20"} and inf.items("e", lambda o: False) == []
+    kept[0]["metadata"]["name"] = "renamed"
+    assert names(inf.items("e")) == {"1": "20"}

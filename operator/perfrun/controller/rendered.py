@@ -9,12 +9,12 @@ renders again. Callers get their own copy (a reconcile may not change the kept o
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from perfrun.api.jsoncopy import json_copy
 from perfrun.render.context import RunContext
 
 Manifests = list[dict[str, Any]]
@@ -51,7 +51,7 @@ class Rendered:
                 self._kept.move_to_end(key)
                 while len(self._kept) > self._size:
                     self._kept.popitem(last=False)
-        return copy.deepcopy(kept)
+        return json_copy(kept)
 
     def forget(self, uid: str) -> None:
         """Drop a deleted run's renders."""

@@ -176,7 +176,7 @@ class Cache:
         )
         if informer is None or wanted is None or not covered:
             return self.kube.list(api_version, kind, namespace, label_selector, field_selector)
-        return [o for o in informer.items(namespace) if matches(o, wanted)]
+        return informer.items(namespace, lambda o: matches(o, wanted))
 
     def remember(self, obj: dict[str, Any]) -> None:
         """A written object (the API server's answer), seen at once by the next read."""

@@ -9,12 +9,12 @@ calls ``on_change(namespace)`` so whoever waits on that namespace can look again
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from perfrun.api.jsoncopy import json_copy
 from perfrun.kube.backoff import Backoff
 from perfrun.kube.client import Kube
 from perfrun.kube.errors import KubeError
@@ -95,15 +95,21 @@ class Informer:
     def get(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         with self._lock:
             obj = self._store.get((namespace or "", name))
-        return copy.deepcopy(obj) if obj is not None else None
+        return json_copy(obj) if obj is not None else None
 
-    def items(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    def items(
+        self,
+        namespace: str | None = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Copies of the objects (in ``namespace``), only those ``keep`` accepts: chosen
+        before they are copied, as a reader wants few of a namespace's objects."""
         with self._lock:
             if namespace is None:
                 found = list(self._store.values())
             else:
                 found = list(self._by_namespace.get(namespace, {}).values())
-        return copy.deepcopy(found)
+        return [json_copy(o) for o in found if keep is None or keep(o)]
 
     def _put(self, key: Key, obj: dict[str, Any]) -> None:
         """Store ``obj`` under ``key`` (the lock held)."""
