@@ -117,9 +117,10 @@ def test_passing_api_errors_are_retried_not_refusals(status: int) -> None:
     )
 
 
-def test_the_first_tick_writes_expires_at_and_creates_nothing() -> None:
+def test_the_first_tick_creates_the_namespace_and_writes_expires_at_with_it() -> None:
     plan, status = tick(spec_of(doc()), PerfRunStatus(), T0, observed=Observed())
-    assert plan.actions == [] and status.expires_at is not None
+    assert plan.actions == [Action.CREATE_NAMESPACE, Action.APPLY_ENVIRONMENT]
+    assert status.expires_at == rfc3339(T0 + timedelta(hours=2)) and status.namespace
     plan, _ = tick(spec_of(doc()), status, T0 + timedelta(seconds=1), observed=Observed())
     assert plan.actions == [Action.CREATE_NAMESPACE, Action.APPLY_ENVIRONMENT]
 

@@ -61,10 +61,11 @@ class Run:
 
 def test_full_run_passes_through_every_phase() -> None:
     run = Run(spec())
-    # the first tick only writes the status: expiresAt exists before any child object
-    assert run.step() == []
+    # the first tick creates the namespace and the environment; its status has expiresAt
+    assert run.step() == [Action.CREATE_NAMESPACE, Action.APPLY_ENVIRONMENT]
     assert run.status.phase == Phase.PROVISIONING
     assert run.status.expires_at == rfc3339(T0 + timedelta(hours=2))
+    # a tick that finds no namespace yet (the first one's write still on its way) creates it
     assert run.step(Observed()) == [Action.CREATE_NAMESPACE, Action.APPLY_ENVIRONMENT]
     assert run.condition("Reconciling")[0] == "True"
     assert run.condition("Ready")[0] == "False"

@@ -128,8 +128,13 @@ def decide(
             expires_at=rfc3339(_after(created_at, spec.ttl.max_duration)),
         )
         plan.steps[ConditionType.ENVIRONMENT_READY] = Outcome("False", "Provisioning", "")
-        # Nothing is created in this tick: its status write (with expiresAt) comes first, so a
-        # run whose first object the API server refuses still has a deadline.
+        # The namespace and the environment are created in this same tick, and its one status
+        # write carries the deadline whatever happens to them: a refused object's Failed
+        # status keeps these updates (reconcile.py), a passing error keeps this plan, and a
+        # crash before the write changes nothing (expiresAt is the creation time plus
+        # maxDuration, the applies are idempotent). A tick of its own for this status cost
+        # every run a status write and a reconcile interval (issue 18).
+        plan.actions += [Action.CREATE_NAMESPACE, Action.APPLY_ENVIRONMENT]
         plan.events.append(Event("Normal", "Provisioning", f"namespace {namespace}"))
         return plan
 

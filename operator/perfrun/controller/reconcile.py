@@ -187,7 +187,10 @@ def _carry_out(
             )  # fmt: skip
         except ObjectRefusedError as exc:
             log.warning("run %s/%s: %s", ctx.perfrun_namespace, ctx.name, exc.refusal.describe())
-            return refused(run.spec, now, exc.refusal.describe()), None
+            failed = refused(run.spec, now, exc.refusal.describe())
+            # what the plan had learnt stays (a first tick's namespace and deadline)
+            failed.updates = {**plan.updates, **failed.updates}
+            return failed, None
         except (KubeError, OSError, urllib3.exceptions.HTTPError) as exc:
             what = f"{action}: {type(exc).__name__} {getattr(exc, 'status', '') or ''}".strip()
             log.warning("run %s/%s: %s; retrying", ctx.perfrun_namespace, ctx.name, what)
