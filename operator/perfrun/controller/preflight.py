@@ -68,11 +68,14 @@ def configmap_size(manifest: dict[str, Any]) -> int:
     return size
 
 
-def rendered_sizes(run: PerfRun, ctx: RunContext) -> list[str]:
+def rendered_sizes(
+    run: PerfRun, ctx: RunContext, environment: list[dict[str, Any]] | None = None
+) -> list[str]:
     """A problem for every ConfigMap the run would render over Kubernetes' limit: found
-    here, before the namespace exists, instead of as a refusal half-way through the run."""
+    here, before the namespace exists, instead of as a refusal half-way through the run.
+    ``environment``: the run's environment when the caller rendered it already."""
     problems: list[str] = []
-    for manifest in everything_rendered(run, ctx):
+    for manifest in everything_rendered(run, ctx, environment):
         if manifest["kind"] != "ConfigMap":
             continue
         size = configmap_size(manifest)
@@ -86,9 +89,11 @@ def rendered_sizes(run: PerfRun, ctx: RunContext) -> list[str]:
     return problems
 
 
-def everything_rendered(run: PerfRun, ctx: RunContext) -> list[dict[str, Any]]:
+def everything_rendered(
+    run: PerfRun, ctx: RunContext, environment: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     return (
-        render_environment(run, ctx)
+        (render_environment(run, ctx) if environment is None else environment)
         + render_jobs.migrations_job(run, ctx)
         + render_jobs.dataset_job(run, ctx)
         + render_jobs.load_job(run, ctx)

@@ -152,7 +152,7 @@ def reconcile(
         created_at=created,
         namespace=ctx.namespace,
         run_id=ctx.run_id,
-        preflight=_preflight(run, ctx) if pending else [],
+        preflight=_preflight(run, ctx, environment) if pending else [],
         violations=violations(run.spec, settings.policy, ctx.namespace) if pending else [],
     )
     plan, retried = _carry_out(
@@ -210,14 +210,17 @@ def _apply(kube: Kube, manifest: dict[str, Any]) -> None:
         raise ObjectRefusedError(found) from exc
 
 
-def _preflight(run: PerfRun, ctx: RunContext) -> list[str]:
-    """Every reason the run cannot work. A spec these checks themselves cannot handle is one
-    more reason, never an exception: raised here, it would fail every tick and stall the run
-    before its deadline is even written."""
+def _preflight(
+    run: PerfRun, ctx: RunContext, environment: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """Every reason the run cannot work (``environment``: its render, when made already). A
+    spec these checks themselves cannot handle is one more reason, never an exception:
+    raised here, it would fail every tick and stall the run before its deadline is even
+    written."""
     problems: list[str] = []
     checks: tuple[tuple[str, Callable[[], list[str]]], ...] = (
         ("check", lambda: preflight(run.spec)),
-        ("render", lambda: rendered_sizes(run, ctx)),
+        ("render", lambda: rendered_sizes(run, ctx, environment)),
     )
     for what, check in checks:
         try:

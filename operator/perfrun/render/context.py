@@ -3,6 +3,7 @@ are deterministic functions of the PerfRun, so a restarted operator renders the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -65,11 +66,12 @@ class RunContext:
     # How long the run's report ConfigMap is kept (it outlives the PerfRun); 30 days.
     report_retention_s: float = 30 * 86400
 
-    @property
+    # computed once per context (a hash of the uid): a run's renderers ask ~150 times
+    @functools.cached_property
     def namespace(self) -> str:
         return namespace_for(self.name, self.uid)
 
-    @property
+    @functools.cached_property
     def run_id(self) -> str:
         return self.namespace.removeprefix("perf-")
 

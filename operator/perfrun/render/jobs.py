@@ -7,9 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import yaml
-
-from perfrun.api import PerfRun
+from perfrun.api import PerfRun, yamltext
 from perfrun.api.base import ApiModel
 from perfrun.api.types import parse_duration, parse_quantity
 from perfrun.render import images, resources, security
@@ -54,7 +52,7 @@ def load_processes(run: PerfRun, container_resources: dict[str, Any]) -> int:
 
 def spec_yaml(section: ApiModel) -> str:
     """A spec section as the user wrote it (camelCase, unset fields left out)."""
-    return yaml.safe_dump(section.to_wire(), sort_keys=False)
+    return yamltext.dump(section.to_wire())
 
 
 def job(

@@ -9,9 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import yaml
-
-from perfrun.api import PerfRun
+from perfrun.api import PerfRun, yamltext
 from perfrun.api.types import parse_duration
 from perfrun.render import images, resources, security
 from perfrun.render.apps import deployment, service
@@ -98,7 +96,7 @@ def prometheus(run: PerfRun, ctx: RunContext) -> list[Manifest]:
     if not embedded(run):
         return []
     config_name = f"{NAME}-config"
-    text = yaml.safe_dump(config(ctx), sort_keys=False)
+    text = yamltext.dump(config(ctx))
     container = {
         "name": "prometheus",
         "image": ctx.images.image(images.PROMETHEUS),
