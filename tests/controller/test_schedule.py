@@ -68,3 +68,17 @@ def test_due_on_first_sight_a_new_version_a_change_a_poke_or_the_wake_time() -> 
     assert s.due("u", "1", 0, NOW)
     s.forget("u")
     assert s.due("u", "1", 0, NOW)
+
+
+def test_a_held_write_brings_the_next_reconcile_forward_to_when_it_is_due() -> None:
+    s = Schedule(hold_s=10)
+    assert not s.hold("u", NOW)  # nothing written yet by this process: never held
+    s.wrote("u", NOW)
+    assert s.hold("u", NOW + timedelta(seconds=4))
+    s.done("u", "1", 0, NOW + timedelta(seconds=30))
+    assert not s.due("u", "1", 0, NOW + timedelta(seconds=9))
+    assert s.due("u", "1", 0, NOW + timedelta(seconds=10))  # the held write's time
+    assert not s.hold("u", NOW + timedelta(seconds=10))  # then it goes out
+    s.done("u", "1", 0, NOW + timedelta(seconds=30))  # nothing held: the wake time stands
+    assert not s.due("u", "1", 0, NOW + timedelta(seconds=29))
+    assert not s.hold("v", NOW + timedelta(seconds=4))  # per run

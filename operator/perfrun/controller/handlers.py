@@ -28,6 +28,7 @@ from perfrun.controller.reconcile import context_for, reconcile
 from perfrun.controller.rendered import Rendered
 from perfrun.controller.schedule import Schedule, wake_at
 from perfrun.controller.settings import OperatorSettings
+from perfrun.controller.status_update import can_wait
 from perfrun.controller.waves import Waves
 from perfrun.kube.cache import Cache
 from perfrun.kube.client import Kube, load_api_client
@@ -211,15 +212,19 @@ def _fault(body: kopf.Body, patch: kopf.Patch, exc: Exception, ticks: int) -> No
 
 def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> bool:
     kube, settings = _kube()
-    cache, analyses, _ = _io()
+    cache, analyses, schedule = _io()
     outcome = reconcile(
         dict(body), kube, settings,
         reads=cache, analyses=analyses, rendered=_rendered(), applies=_applies(),
     )  # fmt: skip
     if outcome.retried:  # a passing API error: the status is written, the next tick retries
         RECONCILE_ERRORS.inc()
-    if outcome.patch:
+    uid, now = str(body.metadata.uid), datetime.now(UTC)
+    if outcome.patch and not (
+        can_wait(dict(body.status), outcome.patch) and schedule.hold(uid, now)
+    ):
         patch.status.update(outcome.patch)
+        schedule.wrote(uid, now)
     for event in outcome.events:
         kube.event(dict(body), event.type, event.reason, event.message, rfc3339(datetime.now(UTC)))
     _record(f"{body.metadata.namespace}/{body.metadata.name}", outcome.phase)

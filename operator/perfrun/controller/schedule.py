@@ -11,7 +11,9 @@ seconds. A tick reconciles when
   * its analysis finished (``poke``),
   * one of its deadlines came (``wake_at``: expiry, readyTimeout, the drain wait, the
     namespace's deletion time), or the resync interval passed (active runs often, finished
-    ones rarely).
+    ones rarely),
+  * a status write its last reconcile held back came due (``hold``: a change of messages
+    only waits up to WORDING_HOLD_S after the run's last write).
 
 Deadlines are computed from the status, as the phase machine computes them, so a skipped
 tick never makes a deadline late by more than one interval."""
@@ -27,6 +29,10 @@ from perfrun.api.times import parse_time
 from perfrun.api.types import parse_duration
 
 RESYNC_ACTIVE_S = 30.0
+# A status write that changes only messages waits until this long after the run's last
+# status write (``Schedule.hold``); the run is judged again then, so its latest word is
+# always written, at most this late.
+WORDING_HOLD_S = 10.0
 RESYNC_FINISHED_S = 300.0
 TERMINAL = frozenset({"Succeeded", "Failed", "Expired", "Aborted", "Invalid"})
 
@@ -87,9 +93,12 @@ class _Seen:
 class Schedule:
     """Per run (by uid), what its last reconcile saw; thread-safe (ticks run in a pool)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_s: float = WORDING_HOLD_S) -> None:
         self._seen: dict[str, _Seen] = {}
         self._lock = threading.Lock()
+        self._hold = timedelta(seconds=hold_s)
+        self._written: dict[str, datetime] = {}  # each run's last status write
+        self._held: dict[str, datetime] = {}  # when a held write is due
 
     def due(self, uid: str, version: str, changes: int, now: datetime) -> bool:
         with self._lock:
@@ -99,9 +108,26 @@ class Schedule:
         return version != seen.version or changes != seen.changes or now >= seen.wake
 
     def done(self, uid: str, version: str, changes: int, wake: datetime) -> None:
-        """After a reconcile: what it saw (``changes`` read before it looked)."""
+        """After a reconcile: what it saw (``changes`` read before it looked); a write it
+        held back brings the next reconcile forward to when that write is due."""
         with self._lock:
-            self._seen[uid] = _Seen(version, changes, wake)
+            held = self._held.pop(uid, None)
+            self._seen[uid] = _Seen(version, changes, min(wake, held) if held else wake)
+
+    def hold(self, uid: str, now: datetime) -> bool:
+        """Whether a status write of messages only waits (the run's last write was less
+        than the hold ago); when it does, the run's next reconcile comes when it is due."""
+        with self._lock:
+            last = self._written.get(uid)
+            if last is None or now >= last + self._hold:
+                return False
+            self._held[uid] = last + self._hold
+            return True
+
+    def wrote(self, uid: str, now: datetime) -> None:
+        """The run's status was written (its reconcile's patch went to kopf)."""
+        with self._lock:
+            self._written[uid] = now
 
     def again(self, uid: str) -> None:
         """Judge the run at its next tick (its reconcile failed, or its analysis is done)."""
@@ -113,3 +139,5 @@ class Schedule:
     def forget(self, uid: str) -> None:
         with self._lock:
             self._seen.pop(uid, None)
+            self._written.pop(uid, None)
+            self._held.pop(uid, None)
