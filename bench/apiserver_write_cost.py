@@ -66,6 +66,7 @@ class Bench:
         self.ns, self.writes, self.threads = ns, writes, threads
         self.dynamic = dynamic.DynamicClient(api)
         self.configmaps = self.dynamic.resources.get(api_version="v1", kind="ConfigMap")
+        self.deployments = self.dynamic.resources.get(api_version="apps/v1", kind="Deployment")
 
     def measure(self, what: str, write: Callable[[int], object]) -> float:
         """API server CPU milliseconds per write of ``writes`` writes from ``threads``."""
@@ -92,6 +93,52 @@ class Bench:
         return self.dynamic.server_side_apply(
             self.configmaps, body=body, namespace=self.ns, field_manager="bench",
             force_conflicts=True, _preload_content=False,
+        )  # fmt: skip
+
+    def configmap_created(self, i: int) -> object:
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"p{i}", "namespace": self.ns, "labels": {"perfrun.dev/run": "x"}},
+            "data": {"k": "v" * 200},
+        }
+        return self.configmaps.create(
+            body=body, namespace=self.ns, field_manager="bench", _preload_content=False
+        )
+
+    def deployment(self, i: int, prefix: str) -> dict[str, Any]:
+        """A run's workload as the renderer writes it, scaled to 0 (no pods: only the write
+        and the Deployment controller's answer to it are measured)."""
+        labels = {"app.kubernetes.io/name": f"{prefix}{i}", "perfrun.dev/run": "x"}
+        container = {
+            "name": "app",
+            "image": "nginx:1.27",
+            "ports": [{"containerPort": 80, "name": "http"}],
+            "readinessProbe": {"httpGet": {"path": "/", "port": 80}},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+            "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
+        }
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": f"{prefix}{i}", "namespace": self.ns, "labels": labels},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            },
+        }
+
+    def deployment_applied(self, i: int) -> object:
+        return self.dynamic.server_side_apply(
+            self.deployments, body=self.deployment(i, "a"), namespace=self.ns,
+            field_manager="bench", force_conflicts=True, _preload_content=False,
+        )  # fmt: skip
+
+    def deployment_created(self, i: int) -> object:
+        return self.deployments.create(
+            body=self.deployment(i, "c"), namespace=self.ns, field_manager="bench",
+            _preload_content=False,
         )  # fmt: skip
 
     def event(self, i: int) -> object:
@@ -153,6 +200,13 @@ def main() -> int:
         print(f"{args.writes} writes of each kind, {args.threads} at a time")
         peer = bench.measure("server-side apply, new ConfigMap (the peer)", bench.configmap)
         bench.measure("server-side apply, the same ConfigMap again", bench.configmap)
+        created = bench.measure("create (POST), new ConfigMap", bench.configmap_created)
+        applied = bench.measure("server-side apply, new Deployment", bench.deployment_applied)
+        posted = bench.measure("create (POST), new Deployment", bench.deployment_created)
+        print(
+            f"  create over server-side apply of a new object: ConfigMap "
+            f"{created / max(peer, 1e-9):.2f}x, Deployment {posted / max(applied, 1e-9):.2f}x"
+        )
         bench.measure("create Event", bench.event)
         costs = {group: bench.perfrun_writes(group) for group in VARIANTS}
         print("ratios to the peer (a new ConfigMap, server-side apply):")

@@ -200,9 +200,14 @@ def _carry_out(
     return plan, None
 
 
-def _apply(kube: Kube, manifest: dict[str, Any]) -> None:
+def _apply(kube: Kube, manifest: dict[str, Any], *, converge: bool = True) -> None:
+    """Write an object a reconcile found missing: created (a POST costs the API server less
+    than a server-side apply of a new object), and, when it exists after all (a cache behind
+    the API server), server-side applied so that it converges -- unless ``converge`` is
+    False (the namespace: one that exists is left as it is)."""
     try:
-        kube.apply(manifest)
+        if kube.create(manifest) is None and converge:
+            kube.apply(manifest)
     except KubeError as exc:
         found = refusal_of(manifest, exc)
         if found is None:
@@ -258,8 +263,7 @@ def _act(
     pools: _Pools,
 ) -> None:
     if action == Action.CREATE_NAMESPACE:
-        if kube.get("v1", "Namespace", ctx.namespace) is None:
-            _apply(kube, render_namespace.namespace(run, ctx))
+        _apply(kube, render_namespace.namespace(run, ctx), converge=False)
     elif action == Action.APPLY_ENVIRONMENT:
         missing = set(observed.missing) if observed.namespace_exists else None
         _apply_missing(kube, environment, missing, pools.applies)

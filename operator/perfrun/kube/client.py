@@ -151,6 +151,33 @@ class Kube:
             self.on_written(written)
         return written
 
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Create an object the caller knows is missing (POST, one field manager); None when
+        it exists after all (409: the caller decides whether to converge it). Cheaper for
+        the API server than a server-side apply of a new object, which builds the object
+        from a typed merge (bench/apiserver_write_cost.py)."""
+        resource = self._resource(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        self._count_write()
+        try:
+            result = self._call(
+                f"create {manifest['kind']}/{meta['name']}",
+                lambda: resource.create(
+                    body=manifest,
+                    namespace=meta.get("namespace"),
+                    field_manager=FIELD_MANAGER,
+                    serializer=_as_dict,
+                ),
+            )
+        except KubeError as exc:
+            if exc.status == 409:  # AlreadyExists: a create meets no other conflict
+                return None
+            raise
+        written = dict(result)
+        if self.on_written is not None:
+            self.on_written(written)
+        return written
+
     def json_patch(
         self,
         api_version: str,
