@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.cluster import KubeCluster, run_cluster_sh
+from tests.support.floor import Floor, measure_floor
 from tests.support.scale import (
     ARRIVALS,
     CREATE_THREADS,
@@ -145,6 +146,23 @@ def report(r: ScaleResult) -> str:
     return "\n".join(lines)
 
 
+def floor_report(floor: Floor, r: ScaleResult) -> str:
+    """The peer measured in the same run: the same N environments written with no operator
+    (tests/support/floor.py), and the operator's apply -> EnvironmentReady over it."""
+    if not floor.ready_s:
+        return f"  floor (no operator): none of {floor.n} ready"
+    ratio = {
+        q: percentile(r.env_ready_s, q) / max(percentile(floor.ready_s, q), 1e-9) for q in (50, 99)
+    }
+    return (
+        f"  floor (the same {floor.n} environments written with no operator, "
+        f"{floor.threads} writers, all written after {floor.written_s:.0f} s): "
+        f"asked for -> workloads ready p50 {percentile(floor.ready_s, 50):.1f} s "
+        f"p99 {percentile(floor.ready_s, 99):.1f} s ({floor.not_ready} not ready); "
+        f"operator's EnvironmentReady over it p50 {ratio[50]:.2f}x p99 {ratio[99]:.2f}x"
+    )
+
+
 _ARRIVAL = {
     "burst": f"{CREATE_THREADS} creates in flight",
     "kubectl": "one kubectl apply -f of all, one request after another",
@@ -165,6 +183,10 @@ def main() -> int:
         "--arrival", choices=ARRIVALS, default="burst",
         help="how the N runs are applied: all at once, or by one kubectl apply",
     )  # fmt: skip
+    parser.add_argument(
+        "--floor", action=argparse.BooleanOptionalAction, default=True,
+        help="measure the floor first: the N environments written with no operator",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     kube = cluster()
@@ -176,17 +198,19 @@ def main() -> int:
     results = []
     tmp = tempfile.mkdtemp(prefix="perfrun-scale-")  # kept: the operator logs
     print(f"work dir (operator logs, request counts): {tmp}")
-    if True:
-        for n in (int(x) for x in args.runs.split(",")):
-            r = measure(
-                kube, n, work=Path(tmp) / f"n{n}", load_seconds=args.load_seconds,
-                idle_seconds=args.idle, interval=args.interval, timeout=args.timeout,
-                progress=lambda msg: print(msg, file=sys.stderr, flush=True),
-                env=dict(item.split("=", 1) for item in args.env), arrival=args.arrival,
-            )  # fmt: skip
-            print(report(r), flush=True)
-            print(f"  load average now {os.getloadavg()[0]:.1f}", flush=True)
-            results.append(r)
+    for n in (int(x) for x in args.runs.split(",")):
+        floor = measure_floor(kube, n) if args.floor else None
+        r = measure(
+            kube, n, work=Path(tmp) / f"n{n}", load_seconds=args.load_seconds,
+            idle_seconds=args.idle, interval=args.interval, timeout=args.timeout,
+            progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+            env=dict(item.split("=", 1) for item in args.env), arrival=args.arrival,
+        )  # fmt: skip
+        print(report(r), flush=True)
+        if floor is not None:
+            print(floor_report(floor, r), flush=True)
+        print(f"  load average now {os.getloadavg()[0]:.1f}", flush=True)
+        results.append(r)
     if args.json:
         args.json.write_text(
             json.dumps([{**vars(r), "log": str(r.log)} for r in results], default=str)
