@@ -41,9 +41,9 @@ def test_twenty_concurrent_runs_stay_in_the_budgets_and_leave_nothing_behind(
     assert len(r.gone_s) == RUNS
     namespace_creates = {k: v for k, v in r.audit_writes.items() if k.endswith(" namespaces")}
     assert namespace_creates == {
-        "perfrun patch namespaces": RUNS,
+        "perfrun create namespaces": RUNS,
         "perfrun delete namespaces": RUNS,
-    }, "each run namespace applied once and deleted once"
+    }, "each run namespace created once and deleted once"
     per_run = r.writes_per_run()
     print(f"{RUNS} runs: {per_run:.1f} writes per run: {dict(r.audit_writes.most_common())}")
     assert per_run <= WRITES_PER_RUN, dict(r.audit_writes)
