@@ -25,6 +25,14 @@ FATAL_WAITING = frozenset(
         "CreateContainerError",
     }
 )
+# A CreateContainerConfigError that passes: the kubelet could not yet read a Secret or
+# ConfigMap the pod uses ("failed to sync secret cache: timed out waiting for the
+# condition": its watch of an object it may read only once the pod is bound to it had not
+# synced). It retries, and the container starts a moment later; seen on a real node as the
+# first pod of a fresh run failed the run at once. A Secret or key that is really missing
+# reads "not found" or "couldn't find key" and stays fatal; readyTimeout ends a run whose
+# container never starts.
+PASSING_CONFIG_ERROR = re.compile(r"failed to sync (secret|configmap) cache")
 SCALABLE = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"))
 
 
@@ -61,6 +69,8 @@ def pod_failures(pods: list[dict[str, Any]]) -> tuple[PodFailure, ...]:
             if waiting.get("reason") in FATAL_WAITING:
                 reason = waiting["reason"]
                 message = waiting.get("message") or ""
+                if reason == "CreateContainerConfigError" and PASSING_CONFIG_ERROR.search(message):
+                    continue
                 if reason == "CrashLoopBackOff" and last.get("reason") == "OOMKilled":
                     reason, message = "OOMKilled", f"container {cs['name']} ran out of memory"
                 found.append(PodFailure(owner, meta["name"], reason, message))
