@@ -42,14 +42,15 @@ class Floor:
     threads: int
     ready_s: list[float] = field(default_factory=list)  # per run: asked for -> all ready
     not_ready: int = 0  # runs not ready within the timeout
-    written_s: float = 0.0  # the first write to the last
+    written_s: float = 0.0  # asked for -> the last run's writes done
 
 
 def _rendered(
     kube: Kube, n: int, group: str
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]], int]]:
-    """(namespace, environment, workloads to wait for) of N minimal runs, rendered as the
-    operator renders them for PerfRuns in namespace ``group``."""
+    """(namespace, environment, Deployments to wait for) of N minimal runs, rendered as the
+    operator renders them for PerfRuns in namespace ``group`` (a minimal run's workloads are
+    all Deployments)."""
     settings, api_server = OperatorSettings.from_env(), api_server_endpoints(kube)
     out = []
     for i in range(n):
@@ -58,7 +59,8 @@ def _rendered(
         run = PerfRun.model_validate(doc)
         ctx = context_for(doc, settings, api_server)
         env = environment(run, ctx)
-        out.append((render_namespace.namespace(run, ctx), env, len(readiness_targets(env))))
+        deployments = sum(kind == "Deployment" for kind, _ in readiness_targets(env))
+        out.append((render_namespace.namespace(run, ctx), env, deployments))
     return out
 
 
