@@ -83,28 +83,25 @@ class Bench:
         )
         return per
 
-    def configmap(self, i: int) -> object:
-        body = {
+    def configmap_body(self, name: str) -> dict[str, Any]:
+        return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": f"c{i}", "namespace": self.ns, "labels": {"perfrun.dev/run": "x"}},
+            "metadata": {"name": name, "namespace": self.ns, "labels": {"perfrun.dev/run": "x"}},
             "data": {"k": "v" * 200},
         }
+
+    def configmap(self, i: int) -> object:
         return self.dynamic.server_side_apply(
-            self.configmaps, body=body, namespace=self.ns, field_manager="bench",
-            force_conflicts=True, _preload_content=False,
+            self.configmaps, body=self.configmap_body(f"c{i}"), namespace=self.ns,
+            field_manager="bench", force_conflicts=True, _preload_content=False,
         )  # fmt: skip
 
     def configmap_created(self, i: int) -> object:
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": f"p{i}", "namespace": self.ns, "labels": {"perfrun.dev/run": "x"}},
-            "data": {"k": "v" * 200},
-        }
         return self.configmaps.create(
-            body=body, namespace=self.ns, field_manager="bench", _preload_content=False
-        )
+            body=self.configmap_body(f"p{i}"), namespace=self.ns, field_manager="bench",
+            _preload_content=False,
+        )  # fmt: skip
 
     def deployment(self, i: int, prefix: str) -> dict[str, Any]:
         """A run's workload as the renderer writes it, scaled to 0 (no pods: only the write

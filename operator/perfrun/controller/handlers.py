@@ -226,7 +226,7 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch) -> bool:
         patch.status.update(outcome.patch)
         schedule.wrote(uid, now)
     for event in outcome.events:
-        kube.event(dict(body), event.type, event.reason, event.message, rfc3339(datetime.now(UTC)))
+        kube.event(dict(body), event.type, event.reason, event.message, rfc3339(now))
     _record(f"{body.metadata.namespace}/{body.metadata.name}", outcome.phase)
     return not outcome.retried
 

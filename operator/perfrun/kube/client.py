@@ -146,7 +146,11 @@ class Kube:
                 serializer=_as_dict,
             ),
         )
-        written = dict(result)
+        return self._written(result)
+
+    def _written(self, answer: Any) -> dict[str, Any]:
+        """The API server's answer to a write, told to ``on_written``."""
+        written = dict(answer)
         if self.on_written is not None:
             self.on_written(written)
         return written
@@ -173,10 +177,7 @@ class Kube:
             if exc.status == 409:  # AlreadyExists: a create meets no other conflict
                 return None
             raise
-        written = dict(result)
-        if self.on_written is not None:
-            self.on_written(written)
-        return written
+        return self._written(result)
 
     def json_patch(
         self,
